@@ -1,0 +1,2 @@
+//! `splice`: cat, tee, pv, relay, gen and bench over Linux's splice architecture.
+fn main() {}

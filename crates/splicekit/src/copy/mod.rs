@@ -1,0 +1,408 @@
+//! The copy engine: moves bytes between any two descriptors by the fastest path the kernel
+//! takes for that pair, falling back without losing or duplicating a byte.
+//!
+//! [`plan`](plan::plan) orders the strategies for a pair of descriptors (FACTS.md §2 rules); each
+//! strategy runs until the source ends, the length is reached, or it fails. A strategy may hand
+//! over to the next one only before the transfer delivered its first byte, or — for the broker
+//! pipe — after the bytes already taken from the source were drained into the sink. After that,
+//! every error is reported with the side (input or output) it belongs to.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags};
+
+use crate::error::{Error, Op, Result, Side};
+use crate::kind::{FdInfo, FdKind};
+use crate::pipe::DEFAULT_PIPE_SIZE;
+
+mod broker;
+mod direct;
+pub mod plan;
+mod probe;
+mod readwrite;
+
+/// A way of moving bytes, as chosen by the engine and reported in [`CopyReport::strategy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// `copy_file_range(2)` between two files on one filesystem (may reflink).
+    CopyFileRange,
+    /// `sendfile(2)` from a file-like source to a non-pipe sink.
+    Sendfile,
+    /// One `splice(2)` per chunk: the source or the sink is a pipe.
+    Splice,
+    /// Two `splice(2)` hops through a pooled broker pipe: source → pipe → sink.
+    SpliceBroker,
+    /// `read(2)` into a user buffer and `write(2)` out: works for every pair.
+    ReadWrite,
+}
+
+impl Strategy {
+    /// A short name for logs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::CopyFileRange => "copy_file_range",
+            Strategy::Sendfile => "sendfile",
+            Strategy::Splice => "splice",
+            Strategy::SpliceBroker => "splice-broker",
+            Strategy::ReadWrite => "read-write",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Whether the engine may let a pipe or socket hold *references* to a source file's pages.
+///
+/// Data spliced or sendfile'd from a file into a pipe or socket is a reference to the page
+/// cache, not a copy: if the file is written before the reader consumes those bytes, the reader
+/// sees the new bytes (FACTS F1, observed C1, C5, C6). File → file copies are unaffected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FilePages {
+    /// Copy file bytes through user memory whenever the sink is a pipe or a socket: what a
+    /// reader gets is the file's content at the time it was read. The library default.
+    #[default]
+    Copy,
+    /// Let pipes and sockets reference file pages (zero-copy). What the reader gets is the
+    /// file's content when *it* reads; use when the file is not modified during the copy.
+    /// `splice cat` and the other CLI tools choose this, as GNU cat 9.11+ does.
+    Share,
+}
+
+/// How [`copy_with`] moves bytes.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Copy at most this many bytes (`None`: to the end of the source).
+    pub len: Option<u64>,
+    /// With `len` set: an early end of the source is an error ("source shrank").
+    pub exact: bool,
+    /// Read the source at this offset without moving its file position (files only).
+    pub src_offset: Option<u64>,
+    /// Write the sink at this offset without moving its file position (files only).
+    pub dst_offset: Option<u64>,
+    /// Capacity asked for broker pipes (and for the caller's pipes with `resize_pipes`).
+    pub pipe_size: usize,
+    /// Bytes asked per `splice` call on the direct path (`None`: the pipe's capacity).
+    pub chunk: Option<usize>,
+    /// Grow the source and sink pipes to `pipe_size` before copying (a visible side effect on
+    /// the caller's pipes, hence off by default).
+    pub resize_pipes: bool,
+    /// Whether file pages may be referenced by pipes and sockets; see [`FilePages`].
+    pub file_pages: FilePages,
+    /// Buffer size of the read/write path.
+    pub buffer_size: usize,
+    /// Try exactly these strategies in this order instead of the engine's plan.
+    pub strategies: Option<Vec<Strategy>>,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            len: None,
+            exact: false,
+            src_offset: None,
+            dst_offset: None,
+            pipe_size: DEFAULT_PIPE_SIZE,
+            chunk: None,
+            resize_pipes: false,
+            file_pages: FilePages::Copy,
+            buffer_size: 128 * 1024,
+            strategies: None,
+        }
+    }
+}
+
+impl CopyOptions {
+    /// The options the CLI uses: zero-copy from files ([`FilePages::Share`]) and 1 MiB pipes.
+    pub fn zero_copy() -> Self {
+        CopyOptions {
+            file_pages: FilePages::Share,
+            resize_pipes: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// What a finished copy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Bytes delivered to the sink.
+    pub bytes: u64,
+    /// The strategy that finished the copy.
+    pub strategy: Strategy,
+    /// Data system calls made (splice, sendfile, copy_file_range, read, write), failed ones too.
+    pub syscalls: u64,
+    /// Strategies abandoned before this one (refused by the kernel before their first byte).
+    pub fallbacks: u32,
+}
+
+/// Copies everything from `src` to `dst` with [`CopyOptions::default`].
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use std::io::{Read, Write};
+/// let mut src = tempfile::tempfile()?;
+/// src.write_all(b"hello splice")?;
+/// src.rewind()?;
+/// let (r, w) = splicekit::sys::pipe(splicekit::sys::PipeFlags::CLOEXEC)?;
+/// let report = splicekit::copy(&src, &w)?;
+/// assert_eq!(report.bytes, 12);
+/// drop(w);
+/// let mut out = String::new();
+/// std::fs::File::from(r).read_to_string(&mut out)?;
+/// assert_eq!(out, "hello splice");
+/// # use std::io::Seek; Ok(()) }
+/// ```
+pub fn copy<S: AsFd, D: AsFd>(src: S, dst: D) -> Result<CopyReport> {
+    copy_with(src, dst, &CopyOptions::default())
+}
+
+/// Copies from `src` to `dst` as `opts` says, returning what was moved and how.
+///
+/// On error, [`Error::bytes_moved`] bytes reached the sink and [`Error::side`] says whether
+/// the source or the sink failed. `EINTR` is retried; `EAGAIN` on a non-blocking descriptor is
+/// waited out with `poll`. Set `SPLICE_LOG=debug` to see the chosen strategy on stderr.
+pub fn copy_with<S: AsFd, D: AsFd>(src: S, dst: D, opts: &CopyOptions) -> Result<CopyReport> {
+    copy_fds(src.as_fd(), dst.as_fd(), opts)
+}
+
+fn copy_fds(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &CopyOptions) -> Result<CopyReport> {
+    let si = FdInfo::of(src).map_err(|e| stat_err(FdKind::Other, FdKind::Other, Side::Input, e))?;
+    let di = FdInfo::of(dst).map_err(|e| stat_err(si.kind, FdKind::Other, Side::Output, e))?;
+    if opts.resize_pipes {
+        for (fd, info) in [(src, &si), (dst, &di)] {
+            if info.kind == FdKind::Pipe {
+                let _ = crate::sys::set_pipe_capacity(fd, opts.pipe_size); // best effort
+            }
+        }
+    }
+    let order = match &opts.strategies {
+        Some(list) => list.clone(),
+        None => plan::plan(&si, &di, opts),
+    };
+    let mut x = Xfer::new(src, dst, si, di, opts);
+    let mut fallbacks = 0;
+    for (i, &strategy) in order.iter().enumerate() {
+        if probe::is_missing(strategy) {
+            continue;
+        }
+        let step = match strategy {
+            Strategy::ReadWrite => readwrite::run(&mut x),
+            Strategy::SpliceBroker => broker::run(&mut x),
+            _ => direct::run(&mut x, strategy),
+        };
+        match step {
+            Step::Done => return x.finish(strategy, fallbacks),
+            Step::Failed(e) => return Err(e),
+            Step::Fallback(why) if i + 1 < order.len() => {
+                probe::note(strategy, &why);
+                log(|| {
+                    format!(
+                        "{strategy} refused {} -> {}: {why}; falling back",
+                        si.kind, di.kind
+                    )
+                });
+                fallbacks += 1;
+            }
+            Step::Fallback(why) => return Err(x.error(op_of(strategy), Side::Output, why)),
+        }
+    }
+    let why = io::Error::new(io::ErrorKind::Unsupported, "no strategy left for this pair");
+    Err(x.error(Op::Check, Side::Output, why))
+}
+
+fn stat_err(src: FdKind, dst: FdKind, side: Side, e: io::Error) -> Error {
+    Error::new(Op::Stat, src, dst, side, 0, e)
+}
+
+fn op_of(s: Strategy) -> Op {
+    match s {
+        Strategy::CopyFileRange => Op::CopyFileRange,
+        Strategy::Sendfile => Op::Sendfile,
+        Strategy::Splice | Strategy::SpliceBroker => Op::Splice,
+        Strategy::ReadWrite => Op::Write,
+    }
+}
+
+/// The outcome of one strategy.
+pub(crate) enum Step {
+    /// The source ended or the length was reached.
+    Done,
+    /// Refused before anything was delivered: try the next strategy.
+    Fallback(io::Error),
+    /// A reported error.
+    Failed(Error),
+}
+
+/// The state of one transfer, shared by the strategies that take turns on it.
+pub(crate) struct Xfer<'a> {
+    pub src: BorrowedFd<'a>,
+    pub dst: BorrowedFd<'a>,
+    pub si: FdInfo,
+    pub di: FdInfo,
+    pub opts: &'a CopyOptions,
+    /// Bytes left to copy (`None`: to EOF).
+    pub remaining: Option<u64>,
+    /// The most one call may move: a datagram sink takes one message per call, and a larger
+    /// one fails with `EMSGSIZE`.
+    pub max_call: usize,
+    pub src_off: Option<u64>,
+    pub dst_off: Option<u64>,
+    /// Bytes delivered to the sink.
+    pub moved: u64,
+    pub syscalls: u64,
+}
+
+impl<'a> Xfer<'a> {
+    fn new(
+        src: BorrowedFd<'a>,
+        dst: BorrowedFd<'a>,
+        si: FdInfo,
+        di: FdInfo,
+        opts: &'a CopyOptions,
+    ) -> Self {
+        Xfer {
+            src,
+            dst,
+            si,
+            di,
+            opts,
+            remaining: opts.len,
+            max_call: max_call(di.kind),
+            src_off: opts.src_offset,
+            dst_off: opts.dst_offset,
+            moved: 0,
+            syscalls: 0,
+        }
+    }
+
+    /// Bytes to ask for in the next call, at most `cap`; 0 when the length is reached.
+    pub fn want(&self, cap: usize) -> usize {
+        let cap = cap.min(self.max_call);
+        match self.remaining {
+            Some(r) => r.min(cap as u64) as usize,
+            None => cap,
+        }
+    }
+
+    /// Records `n` bytes delivered to the sink.
+    pub fn delivered(&mut self, n: usize) {
+        self.moved += n as u64;
+        if let Some(r) = self.remaining.as_mut() {
+            *r -= n as u64;
+        }
+    }
+
+    pub fn error(&self, op: Op, side: Side, e: io::Error) -> Error {
+        Error::new(op, self.si.kind, self.di.kind, side, self.moved, e)
+    }
+
+    /// Fallback before the first delivered byte, a reported error after.
+    pub fn refuse(&self, op: Op, side: Side, e: io::Error) -> Step {
+        if self.moved == 0 && e.raw_os_error() != Some(libc::EPIPE) {
+            Step::Fallback(e)
+        } else {
+            Step::Failed(self.error(op, side, e))
+        }
+    }
+
+    /// Waits until `fd` is ready for `flags` (after `EAGAIN` on a non-blocking descriptor).
+    pub fn wait(&self, fd: BorrowedFd<'_>, flags: PollFlags, side: Side) -> Result<()> {
+        let mut fds = [PollFd::from_borrowed_fd(fd, flags)];
+        loop {
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) => return Ok(()),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(self.error(Op::Poll, side, e.into())),
+            }
+        }
+    }
+
+    /// Waits after an `EAGAIN` whose side is unknown (a direct splice between two descriptors):
+    /// on the sink if it cannot take data, otherwise on the source.
+    pub fn wait_either(&self) -> Result<()> {
+        let mut out = [PollFd::from_borrowed_fd(self.dst, PollFlags::OUT)];
+        let zero = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let writable = matches!(rustix::event::poll(&mut out, Some(&zero)), Ok(n) if n > 0);
+        if !writable {
+            return self.wait(self.dst, PollFlags::OUT, Side::Output);
+        }
+        let mut inp = [PollFd::from_borrowed_fd(self.src, PollFlags::IN)];
+        let readable = matches!(rustix::event::poll(&mut inp, Some(&zero)), Ok(n) if n > 0);
+        if readable {
+            // Both ends look ready yet the call said EAGAIN: the pipe ran out of slots, not
+            // bytes (FACTS K1). Back off briefly instead of spinning.
+            std::thread::sleep(Duration::from_millis(1));
+            return Ok(());
+        }
+        self.wait(self.src, PollFlags::IN, Side::Input)
+    }
+
+    fn finish(&self, strategy: Strategy, fallbacks: u32) -> Result<CopyReport> {
+        if let (true, Some(len), Some(left)) = (self.opts.exact, self.opts.len, self.remaining) {
+            if left > 0 {
+                let msg = format!("source shrank: expected {len} bytes, got {}", self.moved);
+                let e = io::Error::new(io::ErrorKind::UnexpectedEof, msg);
+                return Err(self.error(Op::Check, Side::Input, e));
+            }
+        }
+        let r = CopyReport {
+            bytes: self.moved,
+            strategy,
+            syscalls: self.syscalls,
+            fallbacks,
+        };
+        log(|| {
+            format!(
+                "{} -> {}: {strategy}, {} bytes, {} syscalls",
+                self.si.kind, self.di.kind, r.bytes, r.syscalls
+            )
+        });
+        Ok(r)
+    }
+}
+
+/// The largest call a sink of `kind` takes: one UDP datagram carries at most 65507 bytes of
+/// payload over IPv4; unix datagrams are kept to 64 KiB, well inside the default send buffer.
+fn max_call(kind: FdKind) -> usize {
+    use crate::kind::SocketKind;
+    match kind {
+        FdKind::Socket(SocketKind::Udp) => 65_507,
+        FdKind::Socket(SocketKind::UnixDatagram | SocketKind::UnixSeqpacket) => 65_536,
+        _ => usize::MAX,
+    }
+}
+
+/// Whether an errno means "would block".
+pub(crate) fn is_again(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EAGAIN)
+}
+
+/// Whether an errno means "interrupted, retry".
+pub(crate) fn is_intr(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINTR)
+}
+
+/// Prints `msg()` on stderr when `SPLICE_LOG` is `debug` (or `trace`).
+pub(crate) fn log(msg: impl FnOnce() -> String) {
+    static ON: OnceLock<bool> = OnceLock::new();
+    let on = *ON.get_or_init(|| {
+        matches!(
+            std::env::var("SPLICE_LOG").as_deref(),
+            Ok("debug" | "trace")
+        )
+    });
+    if on {
+        eprintln!("splicekit: {}", msg());
+    }
+}

@@ -1,0 +1,161 @@
+//! The crate's one error type: which operation failed, on which kinds, after how many bytes.
+
+use std::fmt;
+use std::io;
+
+use crate::kind::FdKind;
+
+/// The system call (or step) that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// `splice(2)`.
+    Splice,
+    /// `tee(2)`.
+    Tee,
+    /// `vmsplice(2)`.
+    Vmsplice,
+    /// `sendfile(2)`.
+    Sendfile,
+    /// `copy_file_range(2)`.
+    CopyFileRange,
+    /// `read(2)` / `pread(2)`.
+    Read,
+    /// `write(2)` / `pwrite(2)`.
+    Write,
+    /// `pipe2(2)` or sizing a pipe.
+    Pipe,
+    /// `poll(2)` while waiting for readiness.
+    Poll,
+    /// `fstat`/`fcntl` while classifying a descriptor.
+    Stat,
+    /// A check made by the engine itself (a promised length not delivered, same file in and out).
+    Check,
+}
+
+impl Op {
+    /// The name of the call, as printed in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Splice => "splice",
+            Op::Tee => "tee",
+            Op::Vmsplice => "vmsplice",
+            Op::Sendfile => "sendfile",
+            Op::CopyFileRange => "copy_file_range",
+            Op::Read => "read",
+            Op::Write => "write",
+            Op::Pipe => "pipe",
+            Op::Poll => "poll",
+            Op::Stat => "fstat",
+            Op::Check => "copy",
+        }
+    }
+}
+
+/// Which end of a transfer an error belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Reading the source failed (`cat: FILE: Input/output error`).
+    Input,
+    /// Writing the sink failed (`cat: write error: No space left on device`).
+    Output,
+}
+
+/// An I/O error with its context: the operation, the source and sink kinds, the side it
+/// belongs to and the bytes delivered to the sink before it happened.
+///
+/// `Display` reads like `splice(pipe -> TCP socket) failed after 131072 bytes: Broken pipe (os
+/// error 32)`. Every byte counted in [`Error::bytes_moved`] reached the sink.
+#[derive(Debug)]
+pub struct Error {
+    op: Op,
+    src: FdKind,
+    dst: FdKind,
+    side: Side,
+    moved: u64,
+    source: io::Error,
+}
+
+impl Error {
+    /// Builds an error; used by the engine and by callers composing their own transfers.
+    pub fn new(
+        op: Op,
+        src: FdKind,
+        dst: FdKind,
+        side: Side,
+        moved: u64,
+        source: io::Error,
+    ) -> Self {
+        Error {
+            op,
+            src,
+            dst,
+            side,
+            moved,
+            source,
+        }
+    }
+
+    /// The operation that failed.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+    /// The kind of the source descriptor.
+    pub fn source_kind(&self) -> FdKind {
+        self.src
+    }
+    /// The kind of the sink descriptor.
+    pub fn sink_kind(&self) -> FdKind {
+        self.dst
+    }
+    /// Whether the input or the output failed.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+    /// Bytes that reached the sink before the error.
+    pub fn bytes_moved(&self) -> u64 {
+        self.moved
+    }
+    /// The underlying I/O error (its `raw_os_error()` is the kernel's errno).
+    pub fn io_error(&self) -> &io::Error {
+        &self.source
+    }
+    /// Consumes the error, returning the underlying I/O error.
+    pub fn into_io_error(self) -> io::Error {
+        self.source
+    }
+    /// Whether the sink's reader is gone (`EPIPE`): the caller should stop, not retry.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.source.kind() == io::ErrorKind::BrokenPipe
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}({} -> {}) failed after {} bytes: {}",
+            self.op.name(),
+            self.src,
+            self.dst,
+            self.moved,
+            self.source
+        )
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = e.source.kind();
+        io::Error::new(kind, e)
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,45 @@
+//! # splicekit
+//!
+//! Linux's splice architecture — `splice(2)`, `vmsplice(2)`, `tee(2)` — as safe, exact Rust,
+//! and a copy engine that moves bytes between any two descriptors by the fastest path the
+//! kernel offers, without copying them through user space where it can.
+//!
+//! Before — a user-space copy, every byte crosses into our buffer and back:
+//! ```
+//! # fn main() -> std::io::Result<()> {
+//! # let mut src = tempfile::tempfile()?; let mut dst = tempfile::tempfile()?;
+//! std::io::copy(&mut src, &mut dst)?;
+//! # Ok(()) }
+//! ```
+//! After — the engine picks copy_file_range, sendfile or splice for the pair, falls back to
+//! read/write where the kernel refuses, and says what it did:
+//! ```
+//! # fn main() -> Result<(), splicekit::Error> {
+//! # use std::io::Write;
+//! # let mut src = tempfile::tempfile().unwrap(); src.write_all(&[7; 10000]).unwrap();
+//! # use std::io::Seek; src.rewind().unwrap();
+//! # let dst = tempfile::tempfile().unwrap();
+//! let report = splicekit::copy(&src, &dst)?;
+//! assert_eq!(report.bytes, 10000);
+//! println!("{} bytes by {}", report.bytes, report.strategy);
+//! # Ok(()) }
+//! ```
+//!
+//! * [`sys`] — one function per system call, errno untouched; the only `unsafe` code.
+//! * [`copy()`] / [`copy_with`] — the engine; [`CopyOptions::file_pages`] decides whether pipes
+//!   and sockets may reference a file's pages (the default copies; see [`FilePages`]).
+//! * [`Pipe`], [`PipePool`] — owned pipes and reused broker pipes.
+//! * [`FdKind`] — what a descriptor is; errors name it.
+#![deny(missing_docs)]
+
+pub mod copy;
+mod error;
+mod kind;
+mod pipe;
+pub mod sys;
+
+pub use copy::{copy, copy_with, CopyOptions, CopyReport, FilePages, Strategy};
+pub use error::{Error, Op, Result, Side};
+pub use kind::{FdInfo, FdKind, SocketKind};
+pub use pipe::{Pipe, PipePool, PooledPipe, DEFAULT_PIPE_SIZE};
+pub use sys::{PipeFlags, SpliceFlags};

@@ -1,0 +1,190 @@
+//! [`Pipe`]: a pipe with owned ends and a known capacity; [`PipePool`]: reused broker pipes.
+
+use std::io;
+use std::ops::{Deref, DerefMut};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Mutex, OnceLock};
+
+use crate::sys::{self, PipeFlags};
+
+/// The capacity the engine asks for its broker pipes: 1 MiB, the unprivileged default
+/// `pipe-max-size` (FACTS F27; rust #155859 and uutils use the same).
+pub const DEFAULT_PIPE_SIZE: usize = 1 << 20;
+
+/// A pipe with both ends owned: bytes written to [`Pipe::writer`] are read from
+/// [`Pipe::reader`].
+#[derive(Debug)]
+pub struct Pipe {
+    reader: OwnedFd,
+    writer: OwnedFd,
+    capacity: usize,
+}
+
+impl Pipe {
+    /// Creates a close-on-exec pipe with the kernel's default capacity (64 KiB).
+    pub fn new() -> io::Result<Self> {
+        Self::with_flags(PipeFlags::CLOEXEC)
+    }
+
+    /// Creates a pipe with the given `pipe2` flags.
+    pub fn with_flags(flags: PipeFlags) -> io::Result<Self> {
+        let (reader, writer) = sys::pipe(flags)?;
+        let capacity = sys::pipe_capacity(&reader)?;
+        Ok(Pipe {
+            reader,
+            writer,
+            capacity,
+        })
+    }
+
+    /// Creates a close-on-exec pipe and asks for `size` bytes of capacity.
+    ///
+    /// A refused resize (`EPERM` above `pipe-max-size`, or the per-user pipe quota) is not an
+    /// error: the pipe keeps the capacity the kernel gave it, which [`Pipe::capacity`] reports.
+    pub fn with_capacity(size: usize) -> io::Result<Self> {
+        let mut p = Self::new()?;
+        p.try_resize(size);
+        Ok(p)
+    }
+
+    /// Asks for `size` bytes of capacity; returns the capacity the pipe has afterwards.
+    pub fn try_resize(&mut self, size: usize) -> usize {
+        if size > self.capacity {
+            if let Ok(c) = sys::set_pipe_capacity(&self.writer, size) {
+                self.capacity = c;
+            }
+        }
+        self.capacity
+    }
+
+    /// Sets the capacity (`F_SETPIPE_SZ`), returning the kernel's error if it refuses.
+    pub fn set_capacity(&mut self, size: usize) -> io::Result<usize> {
+        self.capacity = sys::set_pipe_capacity(&self.writer, size)?;
+        Ok(self.capacity)
+    }
+
+    /// The capacity in bytes, as last read from or granted by the kernel.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The read end.
+    pub fn reader(&self) -> BorrowedFd<'_> {
+        self.reader.as_fd()
+    }
+
+    /// The write end.
+    pub fn writer(&self) -> BorrowedFd<'_> {
+        self.writer.as_fd()
+    }
+
+    /// Bytes queued in the pipe (`FIONREAD`).
+    pub fn queued(&self) -> io::Result<u64> {
+        sys::readable_bytes(&self.reader)
+    }
+
+    /// Splits the pipe into its `(reader, writer)` ends.
+    pub fn into_ends(self) -> (OwnedFd, OwnedFd) {
+        (self.reader, self.writer)
+    }
+}
+
+/// A bounded pool of broker pipes, so a program copying many streams does not pay `pipe2` and
+/// `F_SETPIPE_SZ` for each.
+///
+/// A pipe goes back to the pool only when it is empty (checked with `FIONREAD` when the
+/// [`PooledPipe`] is dropped) and not marked dirty, so a pipe taken from the pool never holds a
+/// stale byte. At most `max_idle` pipes are kept; the rest are closed.
+#[derive(Debug)]
+pub struct PipePool {
+    idle: Mutex<Vec<Pipe>>,
+    max_idle: usize,
+}
+
+impl PipePool {
+    /// A pool that keeps at most `max_idle` idle pipes.
+    pub const fn new(max_idle: usize) -> Self {
+        PipePool {
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+        }
+    }
+
+    /// The process-wide pool the copy engine uses (at most 16 idle pipes).
+    pub fn global() -> &'static PipePool {
+        static POOL: OnceLock<PipePool> = OnceLock::new();
+        POOL.get_or_init(|| PipePool::new(16))
+    }
+
+    /// Takes an idle pipe of at least `size` bytes, or creates one (asking for `size`; the
+    /// kernel may grant less, see [`Pipe::with_capacity`]).
+    pub fn take(&self, size: usize) -> io::Result<PooledPipe<'_>> {
+        let reused = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let pos = idle.iter().position(|p| p.capacity() >= size);
+            pos.map(|i| idle.swap_remove(i))
+        };
+        let pipe = match reused {
+            Some(p) => p,
+            None => Pipe::with_capacity(size)?,
+        };
+        Ok(PooledPipe {
+            pool: self,
+            pipe: Some(pipe),
+            dirty: false,
+        })
+    }
+
+    /// The number of idle pipes held.
+    pub fn idle(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn give_back(&self, pipe: Pipe) {
+        if pipe.queued().ok() != Some(0) {
+            return; // a pipe with bytes left (or that cannot be checked) is closed, never reused
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push(pipe);
+        }
+    }
+}
+
+/// A pipe borrowed from a [`PipePool`]; it returns on drop if it is clean.
+#[derive(Debug)]
+pub struct PooledPipe<'a> {
+    pool: &'a PipePool,
+    pipe: Option<Pipe>,
+    dirty: bool,
+}
+
+impl PooledPipe<'_> {
+    /// Marks the pipe as not reusable: it is closed on drop instead of returning to the pool.
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+}
+
+impl Deref for PooledPipe<'_> {
+    type Target = Pipe;
+    fn deref(&self) -> &Pipe {
+        self.pipe.as_ref().expect("pipe present until drop")
+    }
+}
+
+impl DerefMut for PooledPipe<'_> {
+    fn deref_mut(&mut self) -> &mut Pipe {
+        self.pipe.as_mut().expect("pipe present until drop")
+    }
+}
+
+impl Drop for PooledPipe<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.pipe.take() {
+            if !self.dirty {
+                self.pool.give_back(p);
+            }
+        }
+    }
+}

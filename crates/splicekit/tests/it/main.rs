@@ -1,0 +1,7 @@
+//! splicekit's one integration-test binary.
+
+mod conformance;
+mod failures;
+mod matrix;
+mod oracle;
+mod util;
