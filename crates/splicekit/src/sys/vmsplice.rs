@@ -14,7 +14,7 @@ pub const IOV_MAX: usize = 1024;
 /// `vmsplice(2)` on the write end of a pipe: maps the pages behind `bufs` into the pipe.
 ///
 /// Returns the bytes queued. Errors: `EBADF` not a pipe's write end; `EINVAL` more than
-/// [`IOV_MAX`] segments or unknown flags; `EAGAIN` with [`SpliceFlags::NONBLOCK`] on a full pipe;
+/// [`IOV_MAX`] segments (checked before the call) or unknown flags; `EAGAIN` with [`SpliceFlags::NONBLOCK`] on a full pipe;
 /// `EPIPE` no readers.
 ///
 /// # Safety
@@ -29,6 +29,7 @@ pub(crate) unsafe fn vmsplice_raw(
     bufs: &[IoSlice<'_>],
     flags: SpliceFlags,
 ) -> io::Result<usize> {
+    check_segments(bufs.len())?;
     let raw: Vec<IoSliceRaw<'_>> = bufs.iter().map(|b| IoSliceRaw::from_slice(b)).collect();
     // SAFETY: the slices are valid for reads for the duration of the call; the caller upholds
     // the contract above about the pages' lifetime after the call returns.
@@ -50,6 +51,7 @@ pub fn vmsplice_read<P: AsFd>(
     flags: SpliceFlags,
 ) -> io::Result<usize> {
     let fd = pipe_r.as_fd();
+    check_segments(bufs.len())?;
     let mode = rustix::fs::fcntl_getfl(fd).map_err(errno)?;
     if mode & OFlags::RWMODE != OFlags::RDONLY {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
@@ -62,6 +64,15 @@ pub fn vmsplice_read<P: AsFd>(
     // so the kernel takes the pipe-to-user direction and only writes into `bufs`, which are
     // exclusively borrowed for the call; no reference to them survives it.
     unsafe { rustix::pipe::vmsplice(fd, &raw, flags.raw()) }.map_err(errno)
+}
+
+/// The kernel refuses more than [`IOV_MAX`] segments with `EINVAL` (FACTS V3); rustix would
+/// silently pass only the first `IOV_MAX`, so the limit is enforced here with the kernel's errno.
+fn check_segments(n: usize) -> io::Result<()> {
+    if n > IOV_MAX {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -81,6 +81,7 @@ fn expected(src: Src, dst: Dst) -> Strategy {
         (Src::ProcPerPid, _) => ReadWrite, // EINVAL from every zero-copy primitive (FACTS F11)
         (Src::Udp | Src::UnixDgram, _) => ReadWrite, // datagrams: no truncation (F18)
         (_, Dst::Udp | Dst::UnixDgram) => ReadWrite, // one write per datagram
+        (_, Dst::Pipe | Dst::PipeNb) if file_like => SpliceBroker,
         (Src::Pipe | Src::PipeNb, _) | (_, Dst::Pipe | Dst::PipeNb) => Splice,
         _ if same_fs => CopyFileRange,
         _ if file_like => Sendfile,

@@ -1,0 +1,268 @@
+//! `splice bench`: generates its own data and, for each pair of descriptor kinds, runs a plain
+//! read/write loop, `std::io::copy` and `splicekit::copy` in the same process and the same
+//! run, interleaved, and prints GiB/s, CPU seconds per GiB of the copying thread and ratios.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::net::TcpStream;
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use splicekit::{copy_with, CopyOptions, Strategy};
+
+mod cases;
+mod report;
+
+use cases::Case;
+pub use report::Row;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "splice bench",
+    about = "Measure every copy path against read/write on generated data"
+)]
+struct Args {
+    /// Bytes per run (K, M, G suffixes).
+    #[arg(long, default_value = "512M", value_parser = parse_size)]
+    size: u64,
+    /// Runs per method; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Only these cases (file-pipe, file-file, pipe-pipe, file-tcp, tcp-tcp).
+    #[arg(long = "case")]
+    cases: Vec<String>,
+    /// Directory for the generated data (default: the temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Also write the table as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also draw the ratios as an SVG bar chart to this file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    crate::util::parse_size(s)
+}
+
+/// A way of moving the bytes, measured against the others.
+#[derive(Debug, Clone)]
+enum Method {
+    ReadWrite,
+    StdCopy,
+    Splicekit,
+    Forced(&'static str, CopyOptions),
+}
+
+impl Method {
+    fn name(&self) -> &'static str {
+        match self {
+            Method::ReadWrite => "read/write 128 KiB",
+            Method::StdCopy => "std::io::copy",
+            Method::Splicekit => "splicekit::copy",
+            Method::Forced(n, _) => n,
+        }
+    }
+}
+
+fn methods(case: Case) -> Vec<Method> {
+    let mut m = vec![Method::ReadWrite, Method::StdCopy, Method::Splicekit];
+    let forced = |name, s: Vec<Strategy>, chunk| {
+        Method::Forced(
+            name,
+            CopyOptions {
+                strategies: Some(s),
+                chunk,
+                ..CopyOptions::zero_copy()
+            },
+        )
+    };
+    if case == Case::FileToPipe {
+        // The alternative the plan turned down, measured in the same run.
+        m.push(forced(
+            "forced: one direct splice",
+            vec![Strategy::Splice],
+            Some(1 << 20),
+        ));
+        m.push(forced(
+            "forced: direct, 128 KiB calls",
+            vec![Strategy::Splice],
+            Some(128 << 10),
+        ));
+    }
+    m
+}
+
+/// Runs the benchmark; returns the exit status.
+pub fn main(args: &[OsString]) -> u8 {
+    let argv = std::iter::once(OsString::from("splice bench")).chain(args.iter().cloned());
+    let a = match Args::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(&a) {
+        Ok(ok) => u8::from(!ok),
+        Err(e) => {
+            eprintln!("bench: {e}");
+            1
+        }
+    }
+}
+
+fn run(a: &Args) -> std::io::Result<bool> {
+    let selected: Vec<Case> = Case::ALL
+        .into_iter()
+        .filter(|c| a.cases.is_empty() || a.cases.iter().any(|n| n == c.name()))
+        .collect();
+    if selected.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "no such case: {}",
+            a.cases.join(", ")
+        )));
+    }
+    let dir = a.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let data = cases::make_data(&dir, a.size)?;
+    let _cleanup = Cleanup(data.clone());
+    println!(
+        "splice bench: {} per run, median of {} runs, {}",
+        report::human(a.size),
+        a.runs,
+        report::machine()
+    );
+    let mut rows = Vec::new();
+    let mut ok = true;
+    for case in selected {
+        let ms = methods(case);
+        let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); ms.len()];
+        for run in 0..a.runs.max(1) {
+            for (i, m) in ms.iter().enumerate() {
+                let s = measure(case, m, &data, a.size, &dir, run)?;
+                if s.delivered != a.size {
+                    eprintln!(
+                        "bench: {} {}: {} of {} bytes arrived",
+                        case.name(),
+                        m.name(),
+                        s.delivered,
+                        a.size
+                    );
+                    ok = false;
+                }
+                samples[i].push(s);
+            }
+        }
+        let case_rows: Vec<Row> = ms
+            .iter()
+            .zip(&samples)
+            .map(|(m, s)| Row::from_samples(case.name(), m.name(), s))
+            .collect();
+        rows.extend(report::with_ratios(case_rows));
+    }
+    report::print_table(&rows, &Case::ALL.map(|c| (c.name(), c.about())));
+    if let Some(p) = &a.json {
+        std::fs::write(p, report::json(&rows, a.size, a.runs))?;
+        println!("wrote {}", p.display());
+    }
+    if let Some(p) = &a.plot {
+        std::fs::write(p, report::svg(&rows))?;
+        println!("wrote {}", p.display());
+    }
+    Ok(ok)
+}
+
+struct Cleanup(PathBuf);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// One timed run of one method.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub wall: Duration,
+    pub cpu: Duration,
+    pub delivered: u64,
+    pub strategy: Option<Strategy>,
+    pub syscalls: u64,
+}
+
+fn measure(
+    case: Case,
+    m: &Method,
+    data: &std::path::Path,
+    size: u64,
+    dir: &std::path::Path,
+    run: usize,
+) -> std::io::Result<Sample> {
+    let e = cases::setup(case, data, size, dir, run)?;
+    let (src, dst) = cases::ends(&e);
+    let t0 = Instant::now();
+    let c0 = thread_cpu();
+    let (strategy, syscalls) = copy_once(m, src, dst)?;
+    let cpu = thread_cpu() - c0;
+    let delivered = e.finish();
+    Ok(Sample {
+        wall: t0.elapsed(),
+        cpu,
+        delivered,
+        strategy,
+        syscalls,
+    })
+}
+
+/// Runs one copy; returns the engine's strategy and system calls (none for the baselines).
+fn copy_once(
+    m: &Method,
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+) -> std::io::Result<(Option<Strategy>, u64)> {
+    let opts = match m {
+        Method::ReadWrite => return read_write(src, dst).map(|_| (None, 0)),
+        Method::StdCopy => return std_copy(src, dst).map(|_| (None, 0)),
+        Method::Splicekit => CopyOptions::zero_copy(),
+        Method::Forced(_, o) => o.clone(),
+    };
+    let r = copy_with(src, dst, &opts)?;
+    Ok((Some(r.strategy), r.syscalls))
+}
+
+fn read_write(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 128 << 10];
+    loop {
+        let n = splicekit::sys::read(src, &mut buf, None)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut done = 0;
+        while done < n {
+            done += splicekit::sys::write(dst, &buf[done..n], None)?;
+        }
+    }
+}
+
+/// `std::io::copy` between the descriptors' concrete std types, so std's own specialisations
+/// (copy_file_range, sendfile, splice where it allows them) apply.
+fn std_copy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> std::io::Result<u64> {
+    let (s, d) = (src.try_clone_to_owned()?, dst.try_clone_to_owned()?);
+    let sock = |fd: BorrowedFd<'_>| {
+        splicekit::FdKind::of(fd)
+            .map(|k| k.is_socket())
+            .unwrap_or(false)
+    };
+    match (sock(src), sock(dst)) {
+        (true, true) => std::io::copy(&mut TcpStream::from(s), &mut TcpStream::from(d)),
+        (false, true) => std::io::copy(&mut File::from(s), &mut TcpStream::from(d)),
+        _ => std::io::copy(&mut File::from(s), &mut File::from(d)),
+    }
+}
+
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}

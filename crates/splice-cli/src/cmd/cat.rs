@@ -1,0 +1,251 @@
+//! `splice cat`: a drop-in for GNU cat. Without formatting options every input is moved to
+//! stdout by the copy engine (splice, sendfile, copy_file_range); with them, a buffered
+//! user-space path formats the bytes as GNU cat does.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use splicekit::{copy_with, CopyOptions, FdInfo, Side};
+
+use super::cat_format::{Format, Formatter};
+use super::getopt::{self, Spec};
+use crate::util::strerror;
+
+const SPECS: &[Spec] = &[
+    Spec {
+        short: Some('A'),
+        long: Some("show-all"),
+        arg: None,
+        key: "A",
+    },
+    Spec {
+        short: Some('b'),
+        long: Some("number-nonblank"),
+        arg: None,
+        key: "b",
+    },
+    Spec {
+        short: Some('e'),
+        long: None,
+        arg: None,
+        key: "e",
+    },
+    Spec {
+        short: Some('E'),
+        long: Some("show-ends"),
+        arg: None,
+        key: "E",
+    },
+    Spec {
+        short: Some('n'),
+        long: Some("number"),
+        arg: None,
+        key: "n",
+    },
+    Spec {
+        short: Some('s'),
+        long: Some("squeeze-blank"),
+        arg: None,
+        key: "s",
+    },
+    Spec {
+        short: Some('t'),
+        long: None,
+        arg: None,
+        key: "t",
+    },
+    Spec {
+        short: Some('T'),
+        long: Some("show-tabs"),
+        arg: None,
+        key: "T",
+    },
+    Spec {
+        short: Some('u'),
+        long: None,
+        arg: None,
+        key: "u",
+    },
+    Spec {
+        short: Some('v'),
+        long: Some("show-nonprinting"),
+        arg: None,
+        key: "v",
+    },
+    Spec {
+        short: None,
+        long: Some("strategy"),
+        arg: None,
+        key: "strategy",
+    },
+    Spec {
+        short: None,
+        long: Some("help"),
+        arg: None,
+        key: "help",
+    },
+    Spec {
+        short: None,
+        long: Some("version"),
+        arg: None,
+        key: "version",
+    },
+];
+
+const HELP: &str = "\
+Usage: cat [OPTION]... [FILE]...
+Write each FILE, in order, to standard output; with no FILE or when FILE is -, read
+standard input. Without formatting options the bytes move inside the kernel (splice,
+sendfile, copy_file_range) and fall back to read/write where a descriptor refuses.
+
+  -A, --show-all           same as -vET
+  -b, --number-nonblank    number nonempty output lines (overrides -n)
+  -e                       same as -vE
+  -E, --show-ends          show $ at the end of each line
+  -n, --number             number all output lines
+  -s, --squeeze-blank      print one empty line for a run of empty lines
+  -t                       same as -vT
+  -T, --show-tabs          show TAB characters as ^I
+  -u                       (ignored)
+  -v, --show-nonprinting   show control and high bytes with ^ and M- notation
+      --strategy           report on stderr how each input was moved
+      --help               show this help and exit
+      --version            show version information and exit
+
+Exit status is 0 when every input was copied, 1 otherwise.";
+
+/// Runs `cat` with `args`; returns the exit status.
+pub fn main(args: &[OsString]) -> u8 {
+    // GNU cat dies by SIGPIPE when its reader goes away (status 141 in a shell), so do we.
+    let _ = splicekit::sys::restore_sigpipe_default();
+    let (found, mut operands) = match getopt::parse(SPECS, args) {
+        Ok(x) => x,
+        Err(msg) => {
+            eprintln!("cat: {msg}\nTry 'cat --help' for more information.");
+            return 1;
+        }
+    };
+    let mut fmt = Format::default();
+    let mut report = false;
+    for f in &found {
+        match f.key {
+            "A" => (fmt.nonprinting, fmt.ends, fmt.tabs) = (true, true, true),
+            "b" => fmt.number_nonblank = true,
+            "e" => (fmt.nonprinting, fmt.ends) = (true, true),
+            "E" => fmt.ends = true,
+            "n" => fmt.number = true,
+            "s" => fmt.squeeze = true,
+            "t" => (fmt.nonprinting, fmt.tabs) = (true, true),
+            "T" => fmt.tabs = true,
+            "v" => fmt.nonprinting = true,
+            "strategy" => report = true,
+            "help" => {
+                println!("{HELP}");
+                return 0;
+            }
+            "version" => {
+                println!("cat (splice) {}", env!("CARGO_PKG_VERSION"));
+                return 0;
+            }
+            _ => {}
+        }
+    }
+    if operands.is_empty() {
+        operands.push("-".into());
+    }
+    let (stdin, stdout) = (io::stdin(), io::stdout());
+    let out = stdout.as_fd();
+    let out_info = FdInfo::of(out).ok();
+    let mut formatter = fmt.any().then(|| Formatter::new(fmt));
+    let mut status = 0;
+    for name in &operands {
+        let shown = name.to_string_lossy();
+        let file;
+        let input: BorrowedFd<'_> = if name == "-" {
+            stdin.as_fd()
+        } else {
+            match File::open(name) {
+                Ok(f) => {
+                    file = f;
+                    file.as_fd()
+                }
+                Err(e) => {
+                    eprintln!("cat: {shown}: {}", strerror(&e));
+                    status = 1;
+                    continue;
+                }
+            }
+        };
+        if let Some(oi) = &out_info {
+            if is_output(input, oi) {
+                eprintln!("cat: {shown}: input file is output file");
+                status = 1;
+                continue;
+            }
+        }
+        let res = match formatter.as_mut() {
+            Some(f) => f.run(input, out),
+            None => fast_copy(input, out, report, &shown),
+        };
+        match res {
+            Ok(()) => {}
+            Err((Side::Input, e)) => {
+                eprintln!("cat: {shown}: {}", strerror(&e));
+                status = 1;
+            }
+            Err((Side::Output, e)) => {
+                eprintln!("cat: write error: {}", strerror(&e));
+                return 1;
+            }
+        }
+    }
+    if let Some(f) = formatter.as_mut() {
+        if let Err(e) = f.flush(out) {
+            eprintln!("cat: write error: {}", strerror(&e));
+            return 1;
+        }
+    }
+    status
+}
+
+/// GNU cat refuses to copy a regular file onto itself unless it is already at its end
+/// (`cat f >> f` would otherwise grow `f` until the disk is full).
+fn is_output(input: BorrowedFd<'_>, out: &FdInfo) -> bool {
+    let Ok(inf) = FdInfo::of(input) else {
+        return false;
+    };
+    if !inf.same_file(out) {
+        return false;
+    }
+    let pos = rustix::fs::seek(input, rustix::fs::SeekFrom::Current(0)).unwrap_or(0);
+    pos < inf.size
+}
+
+fn fast_copy(
+    input: BorrowedFd<'_>,
+    out: BorrowedFd<'_>,
+    report: bool,
+    name: &str,
+) -> Result<(), (Side, io::Error)> {
+    let opts = CopyOptions::zero_copy();
+    match copy_with(input, out, &opts) {
+        Ok(r) => {
+            if report {
+                eprintln!(
+                    "cat: {name}: {} bytes by {} in {} calls",
+                    r.bytes, r.strategy, r.syscalls
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if report {
+                eprintln!("cat: {name}: {e}");
+            }
+            let side = e.side();
+            Err((side, e.into_io_error()))
+        }
+    }
+}

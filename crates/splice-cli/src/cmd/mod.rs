@@ -1,0 +1,41 @@
+//! One file per subcommand; this module dispatches by name.
+
+use std::ffi::OsString;
+
+pub mod bench;
+pub mod cat;
+mod cat_format;
+mod getopt;
+
+/// The tools the binary can act as.
+const TOOLS: [&str; 2] = ["cat", "bench"];
+
+pub const USAGE: &str = "\
+usage: splice <command> [args...]
+
+commands:
+  cat     concatenate files to standard output (drop-in for GNU cat)
+  bench   measure every copy path against read/write on generated data
+
+A link to this binary named after a command (e.g. `cat`) runs that command.";
+
+/// Whether `name` is a tool this binary implements.
+pub fn is_tool(name: &str) -> bool {
+    TOOLS.contains(&name)
+}
+
+/// Runs tool `name` with `args` (program name excluded); returns the exit status.
+pub fn run(name: &str, args: &[OsString]) -> u8 {
+    match name {
+        "cat" => cat::main(args),
+        "bench" => bench::main(args),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            0
+        }
+        other => {
+            eprintln!("splice: unknown command '{other}'\n{USAGE}");
+            2
+        }
+    }
+}
