@@ -202,7 +202,7 @@ pub fn main(args: &[OsString]) -> u8 {
         }
     }
     if let Some(f) = formatter.as_mut() {
-        if let Err(e) = f.flush(out) {
+        if let Err(e) = f.finish(out) {
             eprintln!("cat: write error: {}", strerror(&e));
             return 1;
         }

@@ -38,6 +38,8 @@ pub struct Formatter {
     line: u64,
     at_start: bool,
     empty_run: u32,
+    /// A CR seen under -E, held until the next byte says whether it ends a line (`^M$`).
+    pending_cr: bool,
     out: Vec<u8>,
 }
 
@@ -48,6 +50,7 @@ impl Formatter {
             line: 0,
             at_start: true,
             empty_run: 0,
+            pending_cr: false,
             out: Vec::with_capacity(BUF * 2),
         }
     }
@@ -81,6 +84,9 @@ impl Formatter {
     pub fn feed(&mut self, bytes: &[u8]) {
         for &c in bytes {
             if c == b'\n' {
+                if std::mem::take(&mut self.pending_cr) {
+                    self.out.extend_from_slice(b"^M");
+                }
                 if self.at_start {
                     self.empty_run += 1;
                     if self.fmt.squeeze && self.empty_run > 1 {
@@ -97,12 +103,19 @@ impl Formatter {
                 self.at_start = true;
                 continue;
             }
+            if std::mem::take(&mut self.pending_cr) {
+                self.byte(b'\r');
+            }
             if self.at_start {
                 self.empty_run = 0;
                 if self.fmt.number || self.fmt.number_nonblank {
                     self.number();
                 }
                 self.at_start = false;
+            }
+            if c == b'\r' && self.fmt.ends {
+                self.pending_cr = true; // GNU cat 9.1 shows CR LF as ^M$ under -E
+                continue;
             }
             self.byte(c);
         }
@@ -138,6 +151,14 @@ impl Formatter {
         } else {
             o.push(c);
         }
+    }
+
+    /// Ends the output: a CR still held is written as itself.
+    pub fn finish(&mut self, out: BorrowedFd<'_>) -> io::Result<()> {
+        if std::mem::take(&mut self.pending_cr) {
+            self.byte(b'\r');
+        }
+        self.flush(out)
     }
 
     /// Writes out everything buffered.

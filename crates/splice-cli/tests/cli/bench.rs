@@ -1,0 +1,49 @@
+//! `splice bench` runs every case end to end and writes its JSON and SVG.
+
+use crate::util::*;
+
+#[test]
+fn bench_runs_every_case_and_writes_json_and_svg() {
+    let d = Dir::new();
+    let o = sh(
+        "$S bench --size 4M --runs 1 --dir . --json b.json --plot b.svg",
+        d.path(),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let json = std::fs::read_to_string(d.path().join("b.json")).unwrap();
+    for case in ["file-pipe", "file-file", "pipe-pipe", "file-tcp", "tcp-tcp"] {
+        let rows = json.matches(&format!("\"case\": \"{case}\"")).count();
+        assert!(rows >= 3, "{case}: {rows} rows in JSON");
+        assert!(stdout.contains(case), "{case} missing from the table");
+    }
+    assert_eq!(json.matches("\"method\": \"splicekit::copy\"").count(), 5);
+    let svg = std::fs::read_to_string(d.path().join("b.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(
+        svg.matches("<rect x=").count(),
+        json.matches("\"case\"").count()
+    );
+    // The generated data file is removed afterwards.
+    let left: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("splice-bench"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn bench_rejects_bad_arguments() {
+    let d = Dir::new();
+    let o = sh("$S bench --size 12Q", d.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid size '12Q'"));
+    let o = sh("$S bench --case nope --size 1M", d.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such case: nope"));
+}

@@ -1,0 +1,217 @@
+//! `splice cat` against the system's GNU cat: same bytes, messages and exit codes.
+
+use crate::util::*;
+
+fn corpus(d: &Dir) -> Vec<String> {
+    let all_bytes: Vec<u8> = (0..=255u8).cycle().take(2000).collect();
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("text", b"one\ttwo\n\n\n\nthree  \n\tfour\n\n".to_vec()),
+        (
+            "no-newline",
+            b"first line\nlast line without newline".to_vec(),
+        ),
+        ("blank-start", b"\n\n\nx\n\n".to_vec()),
+        ("bytes", all_bytes),
+        ("random", data(300_000)),
+        ("crlf", b"dos\r\nline\r\n\r\n".to_vec()),
+    ];
+    files
+        .into_iter()
+        .map(|(n, c)| {
+            d.file(n, &c)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+const OPTIONS: [&str; 26] = [
+    "",
+    "-A",
+    "-b",
+    "-e",
+    "-E",
+    "-n",
+    "-s",
+    "-t",
+    "-T",
+    "-u",
+    "-v",
+    "-bn",
+    "-ns",
+    "-sE",
+    "-vET",
+    "-bsA",
+    "--show-all",
+    "--number-nonblank",
+    "--show-ends",
+    "--number",
+    "--squeeze-blank",
+    "--show-tabs",
+    "--show-nonprinting",
+    "--num",
+    "-n --squeeze",
+    "-A -b -s",
+];
+
+#[test]
+fn every_option_matches_gnu_cat_on_a_corpus() {
+    let d = Dir::new();
+    let files = corpus(&d);
+    let all = files.join(" ");
+    for opt in OPTIONS {
+        for operands in std::iter::once(all.clone()).chain(files.iter().cloned()) {
+            let gnu = sh(&format!("cat {opt} {operands}"), d.path());
+            let ours = sh(&format!("$S cat {opt} {operands}"), d.path());
+            let what = format!("cat {opt} {operands}");
+            assert_eq!(sha(&ours.stdout), sha(&gnu.stdout), "{what}: stdout");
+            assert_eq!(
+                String::from_utf8_lossy(&ours.stderr),
+                String::from_utf8_lossy(&gnu.stderr),
+                "{what}"
+            );
+            assert_eq!(ours.status.code(), gnu.status.code(), "{what}: status");
+        }
+    }
+}
+
+#[test]
+fn errors_match_gnu_cat() {
+    let d = Dir::new();
+    d.file("f", b"hello\n");
+    d.file("g", b"");
+    std::fs::create_dir(d.path().join("dir")).unwrap();
+    for case in [
+        "cat missing",
+        "cat f missing f",
+        "cat dir",
+        "cat f dir f",
+        "cat f > /dev/full",
+        "cat -n f > /dev/full",
+        "cat < f > /dev/full",
+        "cat -z f",
+        "cat --zap f",
+        "cat --zap=1 f",
+        "cat --numb f",
+        "cp f self; cat self >> self; cat self",
+        "cp f self2; cat -n self2 >> self2; cat self2",
+        "cat g >> g; cat g",
+        "cat - < f",
+        "cat f - f < f",
+        "cat -- -n 2>&1 | head -c 200",
+    ] {
+        let gnu = sh(case, d.path());
+        let ours = sh(
+            &case
+                .replacen("cat", "$S cat", 1)
+                .replace("; cat ", "; $S cat "),
+            d.path(),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&gnu.stdout),
+            "{case}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stderr),
+            String::from_utf8_lossy(&gnu.stderr),
+            "{case}"
+        );
+        assert_eq!(ours.status.code(), gnu.status.code(), "{case}: status");
+    }
+}
+
+#[test]
+fn a_closed_reader_ends_cat_by_sigpipe_as_gnu_cat() {
+    let d = Dir::new();
+    d.file("big", &data(4 << 20));
+    for cat in ["cat", "$S cat", "cat -n", "$S cat -n"] {
+        let out = sh(
+            &format!("{cat} big big | head -c 10 > /dev/null; echo ${{PIPESTATUS[0]}}"),
+            d.path(),
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "141", "{cat}");
+        assert!(
+            out.stderr.is_empty(),
+            "{cat}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn every_path_and_boundary_size_is_byte_exact() {
+    let d = Dir::new();
+    for n in SIZES.iter().copied().chain([5 << 20 | 3]) {
+        let src = d.file("src", &data(n));
+        let want = sha(&data(n));
+        for script in [
+            "$S cat src",                         // file -> pipe
+            "$S cat < src",                       // stdin file -> pipe
+            "cat src | $S cat",                   // pipe -> pipe
+            "cat src | $S cat | cat",             // pipe -> pipe, both ends
+            "$S cat src > out && cat out",        // file -> file
+            "$S cat src >> app && cat app",       // file -> O_APPEND file
+            "$S cat src > /dev/shm/splice-cat-$$ && cat /dev/shm/splice-cat-$$; rm -f /dev/shm/splice-cat-$$",
+        ] {
+            let _ = std::fs::remove_file(d.path().join("app"));
+            let out = sh(script, d.path());
+            assert!(out.status.success(), "{script} ({n} bytes): {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(sha(&out.stdout), want, "{script} ({n} bytes)");
+        }
+        assert_eq!(src.metadata().unwrap().len(), n as u64);
+    }
+}
+
+#[test]
+fn mixed_paths_keep_the_order_of_operands() {
+    // /proc/1/limits refuses splice (read/write path); /proc/version and files splice.
+    let d = Dir::new();
+    d.file("a", &data(70_000));
+    let gnu = sh(
+        "cat /proc/1/limits a /proc/version a /proc/1/limits",
+        d.path(),
+    );
+    let ours = sh(
+        "$S cat /proc/1/limits a /proc/version a /proc/1/limits",
+        d.path(),
+    );
+    assert!(ours.status.success());
+    assert_eq!(sha(&ours.stdout), sha(&gnu.stdout));
+}
+
+#[test]
+fn strategy_is_reported_on_request_and_a_link_named_cat_acts_as_cat() {
+    let d = Dir::new();
+    d.file("f", &data(10_000));
+    let out = sh("$S cat --strategy f > /dev/null", d.path());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "cat: f: 10000 bytes by sendfile in 2 calls"
+    );
+    let out = sh("$S cat --strategy f | cat > /dev/null", d.path());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("by splice-broker"),
+        "{out:?}"
+    );
+    let out = sh("SPLICE_LOG=debug $S cat f > out", d.path());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("file -> file: copy_file_range, 10000 bytes"),
+        "{out:?}"
+    );
+    let out = sh(
+        "ln -s $S cat && ./cat -n f | head -1 && ./cat nope",
+        d.path(),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("     1\t"),
+        "{out:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "cat: nope: No such file or directory\n"
+    );
+}

@@ -1,0 +1,127 @@
+//! System calls made to fail with strace's fault injection: `splice cat` still produces
+//! byte-exact output, or a GNU-style error naming the input or the output side.
+
+use std::process::{Command, Output, Stdio};
+
+use crate::util::*;
+
+/// Runs `splice cat ARGS` under strace with `inject`, stdout to a pipe read by this process
+/// (or to `out` when given).
+fn traced(
+    inject: &str,
+    args: &[&str],
+    out: Option<&std::path::Path>,
+    dir: &std::path::Path,
+) -> Output {
+    let mut c = Command::new("strace");
+    c.args([
+        "-f",
+        "-o",
+        "/dev/null",
+        "-e",
+        &format!("inject={inject}"),
+        splice(),
+        "cat",
+    ]);
+    c.args(args).current_dir(dir).stdin(Stdio::null());
+    if let Some(p) = out {
+        c.stdout(std::fs::File::create(p).unwrap());
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn refused_primitives_fall_back_with_identical_output() {
+    if !have_strace() {
+        return;
+    }
+    let d = Dir::new();
+    let content = data((3 << 20) + 4097);
+    d.file("src", &content);
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+    let other_fs = shm.path().join("out");
+    let same_fs = d.path().join("out");
+    for call in ["splice", "sendfile", "copy_file_range", "pipe2"] {
+        for err in ["ENOSYS", "EPERM", "EINVAL", "EOPNOTSUPP", "EXDEV", "EMFILE"] {
+            let inject = format!("{call}:error={err}");
+            for sink in [None, Some(same_fs.as_path()), Some(other_fs.as_path())] {
+                let o = traced(&inject, &["src"], sink, d.path());
+                let what = format!("{inject} into {sink:?}");
+                assert!(
+                    o.status.success(),
+                    "{what}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                let got = match sink {
+                    Some(p) => std::fs::read(p).unwrap(),
+                    None => o.stdout,
+                };
+                assert_eq!(sha(&got), sha(&content), "{what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn interrupted_and_would_block_calls_are_retried() {
+    if !have_strace() {
+        return;
+    }
+    let d = Dir::new();
+    let content = data((2 << 20) + 1);
+    d.file("src", &content);
+    for inject in [
+        "splice:error=EINTR:when=2",
+        "splice:error=EAGAIN:when=2",
+        "splice:error=EAGAIN:when=3",
+        "read:error=EINTR:when=3",
+    ] {
+        let o = traced(inject, &["src"], None, d.path());
+        assert!(
+            o.status.success(),
+            "{inject}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(sha(&o.stdout), sha(&content), "{inject}");
+    }
+    let o = traced("write:error=EINTR:when=1", &["-n", "src"], None, d.path());
+    let gnu = Command::new("cat")
+        .args(["-n", "src"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(sha(&o.stdout), sha(&gnu.stdout), "formatting path");
+}
+
+#[test]
+fn a_failure_after_bytes_moved_names_the_side_that_failed() {
+    if !have_strace() {
+        return;
+    }
+    let d = Dir::new();
+    let content = data(3 << 20);
+    d.file("big", &content);
+    // file -> stdout pipe runs through the broker: odd splice calls read the file, even ones
+    // write stdout. Each hop moves the 1 MiB the pipes hold.
+    for (when, msg) in [
+        (3, "cat: big: Input/output error\n"),
+        (4, "cat: write error: Input/output error\n"),
+    ] {
+        let o = traced(
+            &format!("splice:error=EIO:when={when}"),
+            &["big"],
+            None,
+            d.path(),
+        );
+        assert_eq!(o.status.code(), Some(1), "when={when}");
+        assert_eq!(String::from_utf8_lossy(&o.stderr), msg, "when={when}");
+        assert_eq!(
+            sha(&o.stdout),
+            sha(&content[..1 << 20]),
+            "when={when}: the first MiB arrived"
+        );
+    }
+    // A later operand is not attempted after a write error, as in GNU cat.
+    let o = traced("splice:error=EPIPE:when=2", &["big", "big"], None, d.path());
+    assert_ne!(o.status.code(), Some(0));
+}

@@ -1,0 +1,6 @@
+//! The `splice` binary's one integration-test binary: real processes, real pipes and files.
+
+mod bench;
+mod cat;
+mod faults;
+mod util;

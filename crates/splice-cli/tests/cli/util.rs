@@ -1,0 +1,73 @@
+//! Running `splice` and the system's tools side by side.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sha2::{Digest, Sha256};
+
+pub const SIZES: [usize; 8] = [0, 1, 4095, 4096, 4097, 65535, 65536, 65537];
+
+pub fn splice() -> &'static str {
+    env!("CARGO_BIN_EXE_splice")
+}
+
+pub fn sha(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// Deterministic test bytes.
+pub fn data(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x243f_6a88_85a3_08d3 ^ n as u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+/// A temp dir holding files by name.
+pub struct Dir(pub tempfile::TempDir);
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir(tempfile::tempdir().unwrap())
+    }
+    pub fn file(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.0.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// Runs `sh -c script` with `$S` set to the splice binary; stdout is a pipe to this process.
+pub fn sh(script: &str, dir: &Path) -> Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("S", splice())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Whether `strace` can run here; prints why not when it cannot.
+pub fn have_strace() -> bool {
+    let ok = Command::new("strace")
+        .args(["-o", "/dev/null", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        println!("skipped: strace is not available or cannot trace here");
+    }
+    ok
+}
