@@ -36,10 +36,12 @@ pub mod copy;
 mod error;
 mod kind;
 mod pipe;
+mod ready;
 pub mod sys;
 
 pub use copy::{copy, copy_with, CopyOptions, CopyReport, FilePages, Strategy};
 pub use error::{Error, Op, Result, Side};
 pub use kind::{FdInfo, FdKind, SocketKind};
 pub use pipe::{Pipe, PipePool, PooledPipe, DEFAULT_PIPE_SIZE};
+pub use ready::{is_ready, wait_ready, Ready};
 pub use sys::{PipeFlags, SpliceFlags};

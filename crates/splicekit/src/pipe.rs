@@ -18,6 +18,8 @@ pub struct Pipe {
     reader: OwnedFd,
     writer: OwnedFd,
     capacity: usize,
+    /// The largest capacity asked for; the kernel may have granted less.
+    asked: usize,
 }
 
 impl Pipe {
@@ -34,6 +36,7 @@ impl Pipe {
             reader,
             writer,
             capacity,
+            asked: capacity,
         })
     }
 
@@ -49,6 +52,7 @@ impl Pipe {
 
     /// Asks for `size` bytes of capacity; returns the capacity the pipe has afterwards.
     pub fn try_resize(&mut self, size: usize) -> usize {
+        self.asked = self.asked.max(size);
         if size > self.capacity {
             if let Ok(c) = sys::set_pipe_capacity(&self.writer, size) {
                 self.capacity = c;
@@ -121,7 +125,11 @@ impl PipePool {
     pub fn take(&self, size: usize) -> io::Result<PooledPipe<'_>> {
         let reused = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            let pos = idle.iter().position(|p| p.capacity() >= size);
+            // A pipe the kernel sized below what was asked (pipe-max-size, the per-user quota)
+            // serves the same request again rather than being replaced by an equally small one.
+            let pos = idle
+                .iter()
+                .position(|p| p.capacity() >= size || p.asked >= size);
             pos.map(|i| idle.swap_remove(i))
         };
         let pipe = match reused {

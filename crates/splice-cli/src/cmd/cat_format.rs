@@ -4,8 +4,7 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use rustix::event::{PollFd, PollFlags};
-use splicekit::{sys, Side};
+use splicekit::{sys, wait_ready, Ready, Side};
 
 const BUF: usize = 128 * 1024;
 
@@ -68,7 +67,7 @@ impl Formatter {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    wait(input, PollFlags::IN).map_err(|e| (Side::Input, e))?;
+                    wait_ready(input, Ready::Read).map_err(|e| (Side::Input, e))?;
                     continue;
                 }
                 Err(e) => return Err((Side::Input, e)),
@@ -168,7 +167,7 @@ impl Formatter {
             match sys::write(out, &self.out[done..], None) {
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(out, PollFlags::OUT)?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_ready(out, Ready::Write)?,
                 Err(e) => {
                     self.out.drain(..done);
                     return Err(e);
@@ -177,17 +176,6 @@ impl Formatter {
         }
         self.out.clear();
         Ok(())
-    }
-}
-
-fn wait(fd: BorrowedFd<'_>, flags: PollFlags) -> io::Result<()> {
-    let mut p = [PollFd::from_borrowed_fd(fd, flags)];
-    loop {
-        match rustix::event::poll(&mut p, None) {
-            Ok(_) => return Ok(()),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
     }
 }
 

@@ -2,11 +2,10 @@
 //! side is a pipe and sendfile cannot serve (a socket source), and as the fastest file → pipe
 //! path (FACTS §4.1: the reader drains while the next chunk is looked up).
 
-use rustix::event::PollFlags;
-
 use super::{is_again, is_intr, readwrite, Step, Xfer};
 use crate::error::{Op, Side};
 use crate::pipe::PipePool;
+use crate::ready::Ready;
 use crate::sys::{self, SpliceFlags};
 
 /// Runs the broker strategy until done, refused or failed.
@@ -35,7 +34,7 @@ pub(super) fn run(x: &mut Xfer<'_>) -> Step {
             Ok(0) => return Step::Done,
             Ok(n) => n,
             Err(e) if is_intr(&e) => continue,
-            Err(e) if is_again(&e) => match x.wait(x.src, PollFlags::IN, Side::Input) {
+            Err(e) if is_again(&e) => match x.wait(x.src, Ready::Read, Side::Input) {
                 Ok(()) => continue,
                 Err(e) => return Step::Failed(e),
             },
@@ -65,7 +64,7 @@ pub(super) fn run(x: &mut Xfer<'_>) -> Step {
                 }
                 Err(e) if is_intr(&e) => {}
                 Err(e) if is_again(&e) => {
-                    if let Err(e) = x.wait(x.dst, PollFlags::OUT, Side::Output) {
+                    if let Err(e) = x.wait(x.dst, Ready::Write, Side::Output) {
                         pipe.mark_dirty();
                         return Step::Failed(e);
                     }

@@ -15,7 +15,6 @@ pub(super) fn run(x: &mut Xfer<'_>, strategy: Strategy) -> Step {
         _ => MAX_RW_COUNT,
     };
     let op = super::op_of(strategy);
-    let mut first_call = true;
     loop {
         let want = x.want(chunk);
         if want == 0 {
@@ -23,7 +22,7 @@ pub(super) fn run(x: &mut Xfer<'_>, strategy: Strategy) -> Step {
         }
         x.syscalls += 1;
         match call(x, strategy, want) {
-            Ok(0) if first_call && x.moved == 0 && strategy == Strategy::CopyFileRange => {
+            Ok(0) if x.moved == 0 && strategy == Strategy::CopyFileRange => {
                 // Linux <= 5.18 returned 0 for non-empty /proc and /sys files and some overlay
                 // mounts (FACTS F8): a 0 on the first call is confirmed by the next strategy.
                 let why = io::Error::other("copy_file_range returned 0 first");
@@ -43,7 +42,6 @@ pub(super) fn run(x: &mut Xfer<'_>, strategy: Strategy) -> Step {
             // either works or reproduces the real error. After it, the error is reported.
             Err(e) => return x.refuse(op, side_of(x, &e), e),
         }
-        first_call = false;
     }
 }
 

@@ -13,11 +13,10 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags};
-
 use crate::error::{Error, Op, Result, Side};
 use crate::kind::{FdInfo, FdKind};
 use crate::pipe::DEFAULT_PIPE_SIZE;
+use crate::ready::{is_ready, wait_ready, Ready};
 
 mod broker;
 mod direct;
@@ -313,39 +312,24 @@ impl<'a> Xfer<'a> {
         }
     }
 
-    /// Waits until `fd` is ready for `flags` (after `EAGAIN` on a non-blocking descriptor).
-    pub fn wait(&self, fd: BorrowedFd<'_>, flags: PollFlags, side: Side) -> Result<()> {
-        let mut fds = [PollFd::from_borrowed_fd(fd, flags)];
-        loop {
-            match rustix::event::poll(&mut fds, None) {
-                Ok(_) => return Ok(()),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(self.error(Op::Poll, side, e.into())),
-            }
-        }
+    /// Waits until `fd` is ready (after `EAGAIN` on a non-blocking descriptor).
+    pub fn wait(&self, fd: BorrowedFd<'_>, ready: Ready, side: Side) -> Result<()> {
+        wait_ready(fd, ready).map_err(|e| self.error(Op::Poll, side, e))
     }
 
     /// Waits after an `EAGAIN` whose side is unknown (a direct splice between two descriptors):
     /// on the sink if it cannot take data, otherwise on the source.
     pub fn wait_either(&self) -> Result<()> {
-        let mut out = [PollFd::from_borrowed_fd(self.dst, PollFlags::OUT)];
-        let zero = rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        let writable = matches!(rustix::event::poll(&mut out, Some(&zero)), Ok(n) if n > 0);
-        if !writable {
-            return self.wait(self.dst, PollFlags::OUT, Side::Output);
+        if !is_ready(self.dst, Ready::Write) {
+            return self.wait(self.dst, Ready::Write, Side::Output);
         }
-        let mut inp = [PollFd::from_borrowed_fd(self.src, PollFlags::IN)];
-        let readable = matches!(rustix::event::poll(&mut inp, Some(&zero)), Ok(n) if n > 0);
-        if readable {
+        if is_ready(self.src, Ready::Read) {
             // Both ends look ready yet the call said EAGAIN: the pipe ran out of slots, not
             // bytes (FACTS K1). Back off briefly instead of spinning.
             std::thread::sleep(Duration::from_millis(1));
             return Ok(());
         }
-        self.wait(self.src, PollFlags::IN, Side::Input)
+        self.wait(self.src, Ready::Read, Side::Input)
     }
 
     fn finish(&self, strategy: Strategy, fallbacks: u32) -> Result<CopyReport> {

@@ -4,10 +4,9 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use rustix::event::PollFlags;
-
 use super::{is_again, is_intr, Step, Xfer};
 use crate::error::{Error, Op, Side};
+use crate::ready::Ready;
 use crate::sys;
 
 /// The largest datagram a read must hold without truncation (unix datagrams can exceed 64 KiB).
@@ -69,7 +68,7 @@ fn read_some(
         match sys::read(fd, buf, off) {
             Ok(n) => return Ok(n),
             Err(e) if is_intr(&e) => {}
-            Err(e) if is_again(&e) => x.wait(fd, PollFlags::IN, Side::Input)?,
+            Err(e) if is_again(&e) => x.wait(fd, Ready::Read, Side::Input)?,
             Err(e) => return Err(x.error(Op::Read, Side::Input, e)),
         }
     }
@@ -88,7 +87,7 @@ fn write_all(x: &mut Xfer<'_>, mut data: &[u8]) -> Result<(), Error> {
                 data = &data[n..];
             }
             Err(e) if is_intr(&e) => {}
-            Err(e) if is_again(&e) => x.wait(x.dst, PollFlags::OUT, Side::Output)?,
+            Err(e) if is_again(&e) => x.wait(x.dst, Ready::Write, Side::Output)?,
             Err(e) => return Err(x.error(Op::Write, Side::Output, e)),
         }
     }

@@ -1,0 +1,51 @@
+//! Waiting for a descriptor to become ready after `EAGAIN`, for the engine and for callers
+//! driving non-blocking descriptors themselves.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+
+/// What to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ready {
+    /// Bytes to read, end of input, or an error.
+    Read,
+    /// Room to write, a gone reader, or an error.
+    Write,
+}
+
+impl Ready {
+    fn flags(self) -> PollFlags {
+        match self {
+            Ready::Read => PollFlags::IN,
+            Ready::Write => PollFlags::OUT,
+        }
+    }
+}
+
+/// Blocks in `poll(2)` until `fd` is ready as asked (hang-ups and errors count as ready, so
+/// the next call reports them). `EINTR` is retried.
+pub fn wait_ready<F: AsFd>(fd: F, ready: Ready) -> io::Result<()> {
+    poll(fd.as_fd(), ready, None).map(|_| ())
+}
+
+/// Whether `fd` is ready as asked right now (a `poll(2)` with a zero timeout).
+pub fn is_ready<F: AsFd>(fd: F, ready: Ready) -> bool {
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    poll(fd.as_fd(), ready, Some(&zero)).unwrap_or(false)
+}
+
+fn poll(fd: BorrowedFd<'_>, ready: Ready, timeout: Option<&Timespec>) -> io::Result<bool> {
+    let mut fds = [PollFd::from_borrowed_fd(fd, ready.flags())];
+    loop {
+        match rustix::event::poll(&mut fds, timeout) {
+            Ok(n) => return Ok(n > 0),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
