@@ -20,6 +20,7 @@ enum Src {
     Pipe,
     PipeNb,
     Tcp,
+    TcpNb,
     UnixStream,
     UnixDgram,
     Udp,
@@ -39,13 +40,15 @@ enum Dst {
     Pipe,
     PipeNb,
     Tcp,
+    TcpNb,
     UnixStream,
     UnixDgram,
     Udp,
     DevNull,
+    DevNullAppend,
 }
 
-const DSTS: [Dst; 11] = [
+const DSTS: [Dst; 13] = [
     Dst::Ext4,
     Dst::Ext4Append,
     Dst::Tmpfs,
@@ -53,10 +56,12 @@ const DSTS: [Dst; 11] = [
     Dst::Pipe,
     Dst::PipeNb,
     Dst::Tcp,
+    Dst::TcpNb,
     Dst::UnixStream,
     Dst::UnixDgram,
     Dst::Udp,
     Dst::DevNull,
+    Dst::DevNullAppend,
 ];
 
 /// The strategy FACTS.md §2's rules name for the pair (zero-copy options).
@@ -77,7 +82,7 @@ fn expected(src: Src, dst: Dst) -> Strategy {
         (Src::Ext4, Dst::Ext4) | (Src::Tmpfs, Dst::Tmpfs) | (Src::Memfd, Dst::Memfd)
     );
     match (src, dst) {
-        (_, Dst::Ext4Append) => ReadWrite,
+        (_, Dst::Ext4Append | Dst::DevNullAppend) => ReadWrite,
         (Src::ProcPerPid, _) => ReadWrite, // EINVAL from every zero-copy primitive (FACTS F11)
         (Src::Udp | Src::UnixDgram, _) => ReadWrite, // datagrams: no truncation (F18)
         (_, Dst::Udp | Dst::UnixDgram) => ReadWrite, // one write per datagram
@@ -117,8 +122,9 @@ fn source(kind: Src, n: usize) -> Source {
                 feeder: Some(t),
             }
         }
-        Src::Tcp => {
+        Src::Tcp | Src::TcpNb => {
             let (a, b) = tcp_pair();
+            b.set_nonblocking(kind == Src::TcpNb).unwrap();
             Source {
                 fd: b.into(),
                 expect: Some(content.clone()),
@@ -203,8 +209,9 @@ fn sink(kind: Dst, n: usize) -> (OwnedFd, Collect) {
             let (w, t) = drained_pipe(kind == Dst::PipeNb);
             (w, Collect::Thread(t))
         }
-        Dst::Tcp => {
+        Dst::Tcp | Dst::TcpNb => {
             let (a, b) = tcp_pair();
+            a.set_nonblocking(kind == Dst::TcpNb).unwrap();
             (a.into(), Collect::Thread(reader_thread(b)))
         }
         Dst::UnixStream => {
@@ -220,6 +227,13 @@ fn sink(kind: Dst, n: usize) -> (OwnedFd, Collect) {
             (a.into(), Collect::Thread(dgram_reader(b.into(), n)))
         }
         Dst::DevNull => (open_write("/dev/null").into(), Collect::Discard),
+        Dst::DevNullAppend => {
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .open("/dev/null")
+                .unwrap();
+            (f.into(), Collect::Discard)
+        }
     }
 }
 
@@ -323,6 +337,10 @@ fn nonblocking_pipe_to_every_sink() {
 #[test]
 fn tcp_to_every_sink() {
     row(Src::Tcp);
+}
+#[test]
+fn nonblocking_tcp_to_every_sink() {
+    row(Src::TcpNb);
 }
 #[test]
 fn unix_stream_to_every_sink() {
