@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Compares `splice cat` with its peers on one machine in one run: file in tmpfs -> pipe ->
+# a splicing reader (`splice cat > /dev/null`, the same reader for every command), and the same
+# into a copying reader (GNU `cat > /dev/null`, read/write). Installs its peers with apt-get.
+# Usage: scripts/peers.sh [SIZE_MIB] (default 1024). Not part of the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${1:-1024}
+need=()
+for p in pv hyperfine; do command -v "$p" >/dev/null || need+=("$p"); done
+uucat=/usr/lib/cargo/bin/coreutils/cat   # Debian's rust-coreutils (uutils)
+[ -x "$uucat" ] || need+=(rust-coreutils)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release -q -p splice-cli
+S=$PWD/target/release/splice
+data=$(mktemp -p /dev/shm splice-peers.XXXXXX)
+table=$(mktemp)
+trap 'rm -f "$data" "$table"' EXIT
+head -c "$((size << 20))" /dev/urandom > "$data"
+echo "peers: ${size} MiB in tmpfs; GNU $(cat --version | head -1); pv $(pv --version | head -1 | awk '{print $2}'); uutils $($uucat --version 2>/dev/null | head -1)"
+for reader in "$S cat > /dev/null" "cat > /dev/null"; do
+  echo
+  echo "== into a $( [[ $reader == "$S"* ]] && echo splicing || echo copying ) reader: $reader"
+  p="set -o pipefail;"   # a failing command fails the run instead of timing an error
+  hyperfine -N --warmup 2 --runs 7 --export-markdown "$table" \
+    -n "splice cat" "bash -c '$p $S cat $data | $reader'" \
+    -n "GNU cat" "bash -c '$p cat $data | $reader'" \
+    -n "uutils cat" "bash -c '$p $uucat $data | $reader'" \
+    -n "pv -q" "bash -c '$p pv -q $data | $reader'" \
+    -n "pv -q -C" "bash -c '$p pv -q -C $data | $reader'" \
+    -n "dd bs=1M" "bash -c '$p dd if=$data bs=1M status=none | $reader'" >/dev/null
+  cat "$table"
+done
