@@ -342,3 +342,49 @@ fn unmount(dir: &tempfile::TempDir) {
         .arg(dir.path())
         .status();
 }
+
+/// Bad input: a descriptor of the wrong kind or direction is a clear error naming the
+/// operation and both kinds, after 0 bytes, never a panic or a loop.
+#[test]
+fn wrong_descriptors_are_named_in_the_error() {
+    let f = ext4_file(b"data");
+    let ro = File::open(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&f)
+    ))
+    .unwrap();
+    let wo = open_write("/dev/null");
+    let (r, w) = Pipe::new().unwrap().into_ends();
+    let dir = File::open("/tmp").unwrap();
+    let (f2, f3) = (ext4_file(b"data"), ext4_file(b"data"));
+    let cases: [(&dyn std::os::fd::AsFd, &dyn std::os::fd::AsFd, &str); 4] = [
+        (
+            &wo,
+            &f,
+            "read(character device -> file) failed after 0 bytes: Bad file descriptor",
+        ),
+        (
+            &f2,
+            &ro,
+            "write(file -> file) failed after 0 bytes: Bad file descriptor",
+        ),
+        (
+            &dir,
+            &w,
+            "read(directory -> pipe) failed after 0 bytes: Is a directory",
+        ),
+        (
+            &f3,
+            &r,
+            "write(file -> pipe) failed after 0 bytes: Bad file descriptor",
+        ),
+    ];
+    for (src, dst, want) in cases {
+        let e = copy_with(src.as_fd(), dst.as_fd(), &share()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{want} (os error {})", e.io_error().raw_os_error().unwrap())
+        );
+        assert_eq!(e.bytes_moved(), 0);
+    }
+}
