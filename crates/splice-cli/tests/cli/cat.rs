@@ -215,3 +215,24 @@ fn strategy_is_reported_on_request_and_a_link_named_cat_acts_as_cat() {
         "cat: nope: No such file or directory\n"
     );
 }
+
+/// FACTS F28: the drop-in runs with a small address space (GNU's tests allow baseline + 12000
+/// KiB; this caps the whole process at 16000 KiB): no large buffers, no helper threads.
+#[test]
+fn cat_runs_under_a_small_address_space_limit() {
+    let d = Dir::new();
+    d.file("f", &data(5 << 20));
+    let want = sha(&data(5 << 20));
+    for script in ["$S cat f", "cat f | $S cat", "$S cat f > out && cat out"] {
+        let out = sh(&format!("ulimit -v 16000; {script}"), d.path());
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(sha(&out.stdout), want, "{script}");
+    }
+    let gnu = sh("cat -A f", d.path());
+    let ours = sh("ulimit -v 16000; $S cat -A f", d.path());
+    assert_eq!(sha(&ours.stdout), sha(&gnu.stdout));
+}
