@@ -22,8 +22,7 @@ fn main() -> ExitCode {
     let tool = if cmd::is_tool(&prog) {
         prog
     } else if args.len() > 1 {
-        let t = args.remove(1).to_string_lossy().into_owned();
-        t
+        args.remove(1).to_string_lossy().into_owned()
     } else {
         eprintln!("{}", cmd::USAGE);
         return ExitCode::from(2);

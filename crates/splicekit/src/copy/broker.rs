@@ -2,7 +2,7 @@
 //! side is a pipe and sendfile cannot serve (a socket source), and as the fastest file → pipe
 //! path (FACTS §4.1: the reader drains while the next chunk is looked up).
 
-use super::{is_again, is_intr, readwrite, Step, Xfer};
+use super::{is_again, is_definitive, is_intr, readwrite, Step, Xfer};
 use crate::error::{Op, Side};
 use crate::pipe::PipePool;
 use crate::ready::Ready;
@@ -69,7 +69,7 @@ pub(super) fn run(x: &mut Xfer<'_>) -> Step {
                         return Step::Failed(e);
                     }
                 }
-                Err(e) if x.moved == 0 && e.raw_os_error() != Some(libc::EPIPE) => {
+                Err(e) if x.moved == 0 && !is_definitive(&e) => {
                     // The sink refuses splice (EINVAL: /dev/full, O_APPEND, O_DIRECT…) but the
                     // source's bytes already sit in our pipe: deliver them with write(2) first,
                     // then let read/write finish (FACTS F15). write reports the real error.

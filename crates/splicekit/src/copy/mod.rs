@@ -303,9 +303,10 @@ impl<'a> Xfer<'a> {
         Error::new(op, self.si.kind, self.di.kind, side, self.moved, e)
     }
 
-    /// Fallback before the first delivered byte, a reported error after.
+    /// Fallback before the first delivered byte, a reported error after — and always a
+    /// reported error when the errno describes the descriptor rather than the call.
     pub fn refuse(&self, op: Op, side: Side, e: io::Error) -> Step {
-        if self.moved == 0 && e.raw_os_error() != Some(libc::EPIPE) {
+        if self.moved == 0 && !is_definitive(&e) {
             Step::Fallback(e)
         } else {
             Step::Failed(self.error(op, side, e))
@@ -365,6 +366,31 @@ fn max_call(kind: FdKind) -> usize {
         FdKind::Socket(SocketKind::UnixDatagram | SocketKind::UnixSeqpacket) => 65_536,
         _ => usize::MAX,
     }
+}
+
+/// Errnos about the descriptor itself, not about whether this call can serve the pair: the
+/// next strategy cannot do better, and a socket reports some of them only once (after an
+/// ECONNRESET the next read returns a clean 0), so falling back would turn a failure into an
+/// empty success. Any other errno before the first byte falls back (FACTS F12: filesystems
+/// answer with errnos nobody lists).
+pub(crate) fn is_definitive(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EPIPE
+                | libc::ECONNRESET
+                | libc::ECONNABORTED
+                | libc::ECONNREFUSED
+                | libc::ETIMEDOUT
+                | libc::EHOSTUNREACH
+                | libc::ENETUNREACH
+                | libc::ENETDOWN
+                | libc::ENOTCONN
+                | libc::ESHUTDOWN
+                | libc::ENOSPC
+                | libc::EDQUOT
+        )
+    )
 }
 
 /// Whether an errno means "would block".

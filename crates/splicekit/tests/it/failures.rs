@@ -388,3 +388,43 @@ fn wrong_descriptors_are_named_in_the_error() {
         assert_eq!(e.bytes_moved(), 0);
     }
 }
+
+/// A connection reset before the first byte is reported, not mistaken for "this call cannot
+/// serve the pair": the kernel reports ECONNRESET once, so a fallback would read a clean EOF.
+#[test]
+fn a_reset_connection_is_reported_not_swallowed_by_a_fallback() {
+    for sink in ["file", "tcp"] {
+        let (a, b) = tcp_pair();
+        let linger = Some(Duration::ZERO);
+        rustix::net::sockopt::set_socket_linger(&a, linger).unwrap();
+        b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Unread data at the peer plus SO_LINGER 0 makes close() send a RST.
+        let (_c, d) = tcp_pair();
+        let mut a2 = a.try_clone().unwrap();
+        std::io::Write::write_all(&mut a2, b"x").unwrap();
+        drop(a2);
+        let mut peer_b = b.try_clone().unwrap();
+        std::io::Write::write_all(&mut peer_b, b"unread").unwrap();
+        drop(peer_b);
+        std::thread::sleep(Duration::from_millis(50));
+        let mut one = [0u8; 1];
+        assert_eq!(std::io::Read::read(&mut &b, &mut one).unwrap(), 1);
+        drop(a); // RST: `a` has "unread" queued
+        std::thread::sleep(Duration::from_millis(50));
+        let out = tempfile::tempfile().unwrap();
+        let res = match sink {
+            "file" => copy_with(&b, &out, &share()),
+            _ => copy_with(&b, &d, &share()),
+        };
+        let e = res.expect_err(sink);
+        assert_eq!(
+            e.io_error().raw_os_error(),
+            Some(libc::ECONNRESET),
+            "{sink}: {e}"
+        );
+        assert_eq!(
+            (e.side(), e.source_kind()),
+            (Side::Input, FdKind::Socket(SocketKind::Tcp))
+        );
+    }
+}
