@@ -163,6 +163,13 @@ fn every_path_and_boundary_size_is_byte_exact() {
             assert_eq!(sha(&out.stdout), want, "{script} ({n} bytes)");
         }
         assert_eq!(src.metadata().unwrap().len(), n as u64);
+        // The formatting path (user-space, 128 KiB reads) at the same sizes, against GNU cat.
+        for opt in ["-A", "-ns", "-b"] {
+            let gnu = sh(&format!("cat {opt} src"), d.path());
+            let ours = sh(&format!("cat src | $S cat {opt}"), d.path());
+            assert!(ours.status.success(), "cat {opt} ({n} bytes)");
+            assert_eq!(sha(&ours.stdout), sha(&gnu.stdout), "cat {opt} ({n} bytes)");
+        }
     }
 }
 
