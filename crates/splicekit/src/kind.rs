@@ -49,6 +49,9 @@ pub enum FdKind {
     Directory,
     /// Anything else (eventfd, epoll, signalfd, symlink via `O_PATH`, …).
     Other,
+    /// Not a descriptor: the process's own memory, the source of a `vmsplice` write (errors
+    /// read `vmsplice(memory -> pipe) failed …`).
+    Memory,
 }
 
 impl FdKind {
@@ -84,6 +87,7 @@ impl fmt::Display for FdKind {
             Self::BlockDevice => "block device",
             Self::Directory => "directory",
             Self::Other => "other descriptor",
+            Self::Memory => "memory",
         };
         f.write_str(s)
     }

@@ -30,6 +30,8 @@
 //!   and sockets may reference a file's pages (the default copies; see [`FilePages`]).
 //! * [`Pipe`], [`PipePool`] — owned pipes and reused broker pipes.
 //! * [`FdKind`] — what a descriptor is; errors name it.
+//! * [`VmspliceWriter`], [`PageBuf`], [`FrozenPages`] — `vmsplice(2)` made safe: buffers go
+//!   to the pipe by value and come back only as fresh pages ([`vmsplice`] module docs).
 #![deny(missing_docs)]
 
 pub mod copy;
@@ -38,10 +40,12 @@ mod kind;
 mod pipe;
 mod ready;
 pub mod sys;
+pub mod vmsplice;
 
 pub use copy::{copy, copy_with, CopyOptions, CopyReport, FilePages, Strategy};
 pub use error::{Error, Op, Result, Side};
 pub use kind::{FdInfo, FdKind, SocketKind};
 pub use pipe::{Pipe, PipePool, PooledPipe, DEFAULT_PIPE_SIZE};
 pub use ready::{is_ready, wait_ready, Ready};
-pub use sys::{PipeFlags, SpliceFlags};
+pub use sys::{FrozenPages, PageBuf, PageSize, PipeFlags, SpliceFlags};
+pub use vmsplice::{Release, TrySendError, VmspliceWriter};

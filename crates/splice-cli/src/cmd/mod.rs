@@ -5,16 +5,18 @@ use std::ffi::OsString;
 pub mod bench;
 pub mod cat;
 mod cat_format;
+pub mod gen;
 mod getopt;
 
 /// The tools the binary can act as.
-const TOOLS: [&str; 2] = ["cat", "bench"];
+const TOOLS: [&str; 3] = ["cat", "gen", "bench"];
 
 pub const USAGE: &str = "\
 usage: splice <command> [args...]
 
 commands:
   cat     concatenate files to standard output (drop-in for GNU cat)
+  gen     generate bytes (like yes, zeros or seeded random) at memory speed
   bench   measure every copy path against read/write on generated data
 
 A link to this binary named after a command (e.g. `cat`) runs that command.";
@@ -28,6 +30,7 @@ pub fn is_tool(name: &str) -> bool {
 pub fn run(name: &str, args: &[OsString]) -> u8 {
     match name {
         "cat" => cat::main(args),
+        "gen" => gen::main(args),
         "bench" => bench::main(args),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

@@ -15,11 +15,13 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+mod pages;
 mod signal;
 mod vmsplice;
 
+pub use pages::{Frozen, FrozenPages, PageBuf, PageSize};
 pub use signal::{ignore_sigpipe, restore_sigpipe_default};
-pub use vmsplice::{vmsplice_read, IOV_MAX};
+pub use vmsplice::{vmsplice, vmsplice_frozen, vmsplice_read, IOV_MAX};
 
 /// The most bytes Linux moves in a single `read`, `write`, `splice`, `sendfile` or
 /// `copy_file_range` call (`MAX_RW_COUNT`, `INT_MAX` rounded down to a page).

@@ -1,4 +1,5 @@
-//! `vmsplice(2)`: the raw write direction (crate-private, `unsafe`) and the safe read direction.
+//! `vmsplice(2)`: the raw write direction (`unsafe`), the safe write of frozen pages, and the
+//! safe read direction.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -6,6 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use rustix::fs::OFlags;
 use rustix::pipe::IoSliceRaw;
 
+use super::pages::Frozen;
 use super::{errno, SpliceFlags};
 
 /// The most segments one `vmsplice` call accepts (`UIO_MAXIOV`); more gives `EINVAL` (FACTS V3).
@@ -14,17 +16,23 @@ pub const IOV_MAX: usize = 1024;
 /// `vmsplice(2)` on the write end of a pipe: maps the pages behind `bufs` into the pipe.
 ///
 /// Returns the bytes queued. Errors: `EBADF` not a pipe's write end; `EINVAL` more than
-/// [`IOV_MAX`] segments (checked before the call) or unknown flags; `EAGAIN` with [`SpliceFlags::NONBLOCK`] on a full pipe;
-/// `EPIPE` no readers.
+/// [`IOV_MAX`] segments (checked before the call) or unknown flags; `EAGAIN` with
+/// [`SpliceFlags::NONBLOCK`] on a full pipe; `EPIPE` no readers. See
+/// [vmsplice(2)](https://man7.org/linux/man-pages/man2/vmsplice.2.html).
+///
+/// The safe ways to vmsplice are [`vmsplice_frozen`] and the writer built on it,
+/// [`crate::VmspliceWriter`]; this function is for callers that keep the contract below
+/// themselves, for example a producer whose consumer is known to `read()` the pipe.
 ///
 /// # Safety
-/// The pipe keeps *references* to the pages behind `bufs`, not copies (FACTS V14–V18). The
-/// caller must not modify, free or reuse that memory until every byte queued by this call has
-/// been consumed by a reader that copies it out (a `read`, not a `splice` onward, which would
-/// carry the reference further), or else hand the pages over for good with
-/// [`SpliceFlags::GIFT`] and never touch them again.
-#[cfg_attr(not(test), allow(dead_code))] // the safe writer builds on it (vmsplice issue)
-pub(crate) unsafe fn vmsplice_raw(
+/// The pipe keeps *references* to the pages behind `bufs`, not copies (FACTS V14–V18): a
+/// later write to that memory changes what the reader gets. The caller must not modify, free
+/// or otherwise reuse that memory until every byte queued by this call has been consumed by a
+/// reader that *copies* it out (`read(2)`; a `splice` onward to another pipe or a socket
+/// carries the reference further, FACTS V18), or else must never write, free or reuse the
+/// memory again. [`SpliceFlags::GIFT`] changes none of this: gifted pages are referenced the
+/// same way (FACTS V16).
+pub unsafe fn vmsplice(
     pipe_w: BorrowedFd<'_>,
     bufs: &[IoSlice<'_>],
     flags: SpliceFlags,
@@ -34,6 +42,28 @@ pub(crate) unsafe fn vmsplice_raw(
     // SAFETY: the slices are valid for reads for the duration of the call; the caller upholds
     // the contract above about the pages' lifetime after the call returns.
     unsafe { rustix::pipe::vmsplice(pipe_w, &raw, flags.raw()) }.map_err(errno)
+}
+
+/// `vmsplice(2)` of immutable memory into the write end of a pipe: queues `segs`, in order,
+/// as references to their pages, and returns the bytes queued (possibly fewer than asked; a
+/// blocking call waits for room for at least some).
+///
+/// Safe because [`FrozenPages`] can never be written again by anyone, so whatever the reader
+/// does with the references (read them, splice them onward to other pipes, keep them for
+/// hours) it sees exactly these bytes. Errors as [`vmsplice`]: `EBADF` not a pipe's write end,
+/// `EINVAL` more than [`IOV_MAX`] segments or unknown flags, `EAGAIN` with
+/// [`SpliceFlags::NONBLOCK`] on a full pipe, `EPIPE` no readers, `EOPNOTSUPP` on kernels that
+/// no longer accept [`SpliceFlags::GIFT`] (FACTS F13).
+pub fn vmsplice_frozen<P: AsFd>(
+    pipe_w: P,
+    segs: &[Frozen<'_>],
+    flags: SpliceFlags,
+) -> io::Result<usize> {
+    let iov: Vec<IoSlice<'_>> = segs.iter().map(|s| IoSlice::new(s.bytes())).collect();
+    // SAFETY: every segment lies in `FrozenPages`, which no one can modify (there is no
+    // `&mut` access to it after `PageBuf::freeze`) and which is unmapped, never reused, when
+    // the last clone drops: the pipe keeps its own references to the pages (FACTS V17).
+    unsafe { vmsplice(pipe_w.as_fd(), &iov, flags) }
 }
 
 /// `vmsplice(2)` on the read end of a pipe: fills `bufs` from the pipe, in order, consuming
@@ -83,7 +113,7 @@ mod tests {
     fn write_raw(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         // SAFETY: the test reads the pipe with read(2) before the buffers go out of scope and
         // never modifies them in between.
-        unsafe { vmsplice_raw(fd, bufs, SpliceFlags::empty()) }
+        unsafe { vmsplice(fd, bufs, SpliceFlags::empty()) }
     }
 
     #[test]
@@ -113,7 +143,7 @@ mod tests {
         let b = [1u8];
         // SAFETY: the call fails with EINVAL before any page is referenced.
         let err = unsafe {
-            vmsplice_raw(
+            vmsplice(
                 w.as_fd(),
                 &[IoSlice::new(&b)],
                 SpliceFlags::from_bits_retain(0xf0),

@@ -18,16 +18,25 @@ pub enum Case {
     PipeToPipe,
     FileToTcp,
     TcpToTcp,
+    GenToSplicer,
+    GenToReader,
 }
 
 impl Case {
-    pub const ALL: [Case; 5] = [
+    pub const ALL: [Case; 7] = [
         Case::FileToPipe,
         Case::FileToFile,
         Case::PipeToPipe,
         Case::FileToTcp,
         Case::TcpToTcp,
+        Case::GenToSplicer,
+        Case::GenToReader,
     ];
+
+    /// Whether the case measures a generator (no source descriptor, no data file).
+    pub fn is_gen(self) -> bool {
+        matches!(self, Case::GenToSplicer | Case::GenToReader)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +45,8 @@ impl Case {
             Case::PipeToPipe => "pipe-pipe",
             Case::FileToTcp => "file-tcp",
             Case::TcpToTcp => "tcp-tcp",
+            Case::GenToSplicer => "gen-splice",
+            Case::GenToReader => "gen-read",
         }
     }
 
@@ -47,6 +58,8 @@ impl Case {
             Case::PipeToPipe => "a feeder splices the file into pipe 1; the method moves pipe 1 -> pipe 2; a reader splices pipe 2 to /dev/null",
             Case::FileToTcp => "page-cached file into a 127.0.0.1 TCP socket; a receiver thread reads and discards",
             Case::TcpToTcp => "a sender writes into socket A; the method relays A -> B; a receiver reads and discards B",
+            Case::GenToSplicer => "the method generates `y\\n` lines into a 1 MiB pipe; a reader thread splices it to /dev/null",
+            Case::GenToReader => "the method generates `y\\n` lines into a 1 MiB pipe; a reader thread copies it out with read(), 128 KiB at a time",
         }
     }
 }
@@ -115,6 +128,16 @@ pub fn setup(
             helpers.push(discarding_receiver(b));
             (file()?, a.into())
         }
+        Case::GenToSplicer | Case::GenToReader => {
+            let (r, w) = sys::pipe(PipeFlags::CLOEXEC)?;
+            let _ = sys::set_pipe_capacity(&w, 1 << 20);
+            helpers.push(if case == Case::GenToSplicer {
+                splicing_reader(r)
+            } else {
+                copying_reader(r)
+            });
+            (File::open("/dev/null")?.into(), w)
+        }
         Case::TcpToTcp => {
             let (a1, b1) = tcp_pair()?;
             let (a2, b2) = tcp_pair()?;
@@ -146,6 +169,21 @@ fn splicing_reader(r: OwnedFd) -> JoinHandle<u64> {
         };
         let mut total = 0;
         while let Ok(n) = sys::splice(&r, None, &null, None, 1 << 20, SpliceFlags::MOVE) {
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        total
+    })
+}
+
+/// Drains a pipe with read(2) into a 128 KiB buffer, the way a copying consumer would.
+fn copying_reader(r: OwnedFd) -> JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 128 << 10];
+        let mut total = 0;
+        while let Ok(n) = sys::read(&r, &mut buf, None) {
             if n == 0 {
                 break;
             }

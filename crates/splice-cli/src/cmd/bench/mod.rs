@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use splicekit::{copy_with, CopyOptions, Strategy};
+use splicekit::{copy_with, CopyOptions, PageSize, Strategy};
+
+use super::gen::produce::{self, Content, How, Tuning};
 
 mod cases;
 mod report;
@@ -27,10 +29,14 @@ struct Args {
     /// Bytes per run (K, M, G suffixes).
     #[arg(long, default_value = "512M", value_parser = parse_size)]
     size: u64,
+    /// Bytes per run in the generator cases, which run 10-50x faster (K, M, G suffixes).
+    #[arg(long, default_value = "4G", value_parser = parse_size)]
+    gen_size: u64,
     /// Runs per method; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these cases (file-pipe, file-file, pipe-pipe, file-tcp, tcp-tcp).
+    /// Only these cases (file-pipe, file-file, pipe-pipe, file-tcp, tcp-tcp, gen-splice,
+    /// gen-read).
     #[arg(long = "case")]
     cases: Vec<String>,
     /// Directory for the generated data (default: the temp dir).
@@ -55,6 +61,8 @@ enum Method {
     StdCopy,
     Splicekit,
     Forced(&'static str, CopyOptions),
+    /// A generator writing `y\n` lines: how, page size, bytes per call, spin on a full pipe.
+    Gen(&'static str, How, PageSize, usize, bool),
 }
 
 impl Method {
@@ -63,12 +71,26 @@ impl Method {
             Method::ReadWrite => "read/write 128 KiB",
             Method::StdCopy => "std::io::copy",
             Method::Splicekit => "splicekit::copy",
-            Method::Forced(n, _) => n,
+            Method::Forced(n, _) | Method::Gen(n, ..) => n,
         }
     }
 }
 
 fn methods(case: Case) -> Vec<Method> {
+    if case.is_gen() {
+        let (b, h, k) = (PageSize::Base, PageSize::Huge, 256 << 10);
+        return vec![
+            Method::Gen("write() 256 KiB", How::Write, b, k, false),
+            Method::Gen("write() 8 KiB", How::Write, b, 8 << 10, false),
+            Method::Gen("gift, 4 KiB pages", How::Gift, b, k, false),
+            Method::Gen("gift, 2 MiB pages", How::Gift, h, k, false),
+            Method::Gen("recycle, 4 KiB pages", How::Recycle, b, k, false),
+            Method::Gen("recycle, 2 MiB pages", How::Recycle, h, k, false),
+            Method::Gen("shared, 4 KiB pages", How::Shared, b, k, false),
+            Method::Gen("shared, 2 MiB pages", How::Shared, h, k, false),
+            Method::Gen("shared, 2 MiB, spin <=200us", How::Shared, h, k, true),
+        ];
+    }
     let mut m = vec![Method::ReadWrite, Method::StdCopy, Method::Splicekit];
     let forced = |name, s: Vec<Strategy>, chunk| {
         Method::Forced(
@@ -127,11 +149,17 @@ fn run(a: &Args) -> std::io::Result<bool> {
         )));
     }
     let dir = a.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let data = cases::make_data(&dir, a.size)?;
-    let _cleanup = Cleanup(data.clone());
+    let need_data = selected.iter().any(|c| !c.is_gen());
+    let data = if need_data {
+        cases::make_data(&dir, a.size)?
+    } else {
+        PathBuf::from("/dev/null")
+    };
+    let _cleanup = need_data.then(|| Cleanup(data.clone()));
     println!(
-        "splice bench: {} per run, median of {} runs, {}",
+        "splice bench: {} per run ({} for generators), median of {} runs, {}",
         report::human(a.size),
+        report::human(a.gen_size),
         a.runs,
         report::machine()
     );
@@ -140,16 +168,17 @@ fn run(a: &Args) -> std::io::Result<bool> {
     for case in selected {
         let ms = methods(case);
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); ms.len()];
+        let size = if case.is_gen() { a.gen_size } else { a.size };
         for run in 0..a.runs.max(1) {
             for (i, m) in ms.iter().enumerate() {
-                let s = measure(case, m, &data, a.size, &dir, run)?;
-                if s.delivered != a.size {
+                let s = measure(case, m, &data, size, &dir, run)?;
+                if s.delivered != size {
                     eprintln!(
                         "bench: {} {}: {} of {} bytes arrived",
                         case.name(),
                         m.name(),
                         s.delivered,
-                        a.size
+                        size
                     );
                     ok = false;
                 }
@@ -161,7 +190,7 @@ fn run(a: &Args) -> std::io::Result<bool> {
             .zip(&samples)
             .map(|(m, s)| Row::from_samples(case.name(), m.name(), s))
             .collect();
-        rows.extend(report::with_ratios(case_rows));
+        rows.extend(report::with_ratios(case_rows, !case.is_gen()));
     }
     report::print_table(&rows, &Case::ALL.map(|c| (c.name(), c.about())));
     if let Some(p) = &a.json {
@@ -204,7 +233,18 @@ fn measure(
     let (src, dst) = cases::ends(&e);
     let t0 = Instant::now();
     let c0 = thread_cpu();
-    let (strategy, syscalls) = copy_once(m, src, dst)?;
+    let (strategy, syscalls) = match m {
+        Method::Gen(_, how, pages, chunk, spin) => {
+            let t = Tuning {
+                chunk: *chunk,
+                pages: *pages,
+                spin: *spin,
+            };
+            produce::to_pipe(dst, &Content::Repeat(b"y\n".to_vec()), Some(size), *how, t)?;
+            (None, 0)
+        }
+        _ => copy_once(m, src, dst)?,
+    };
     let cpu = thread_cpu() - c0;
     let delivered = e.finish();
     Ok(Sample {
@@ -227,6 +267,7 @@ fn copy_once(
         Method::StdCopy => return std_copy(src, dst).map(|_| (None, 0)),
         Method::Splicekit => CopyOptions::zero_copy(),
         Method::Forced(_, o) => o.clone(),
+        Method::Gen(..) => unreachable!("generators are run by `generate`"),
     };
     let r = copy_with(src, dst, &opts)?;
     Ok((Some(r.strategy), r.syscalls))

@@ -13,9 +13,11 @@ pub struct Row {
     pub method: &'static str,
     pub gib_s: f64,
     pub cpu_s_per_gib: f64,
-    pub vs_read_write: f64,
-    pub vs_std: f64,
-    pub cpu_vs_read_write: f64,
+    /// Ratio to the case's first row: read/write for copies, write() for generators.
+    pub vs_base: f64,
+    /// Ratio to `std::io::copy` (copy cases only).
+    pub vs_std: Option<f64>,
+    pub cpu_vs_base: f64,
     pub strategy: String,
 }
 
@@ -54,22 +56,23 @@ impl Row {
             method,
             gib_s: rate,
             cpu_s_per_gib: cpu,
-            vs_read_write: 0.0,
-            vs_std: 0.0,
-            cpu_vs_read_write: 0.0,
+            vs_base: 0.0,
+            vs_std: None,
+            cpu_vs_base: 0.0,
             strategy,
         }
     }
 }
 
-/// Fills the ratio columns of one case's rows (first row: read/write, second: std::io::copy).
-pub fn with_ratios(mut rows: Vec<Row>) -> Vec<Row> {
+/// Fills the ratio columns of one case's rows: the first row is the baseline; with
+/// `has_std`, the second is `std::io::copy`.
+pub fn with_ratios(mut rows: Vec<Row>, has_std: bool) -> Vec<Row> {
     let (rw, rw_cpu) = (rows[0].gib_s, rows[0].cpu_s_per_gib);
-    let std = rows.get(1).map_or(rw, |r| r.gib_s);
+    let std = rows.get(1).filter(|_| has_std).map(|r| r.gib_s);
     for r in &mut rows {
-        r.vs_read_write = r.gib_s / rw.max(1e-12);
-        r.vs_std = r.gib_s / std.max(1e-12);
-        r.cpu_vs_read_write = r.cpu_s_per_gib / rw_cpu.max(1e-12);
+        r.vs_base = r.gib_s / rw.max(1e-12);
+        r.vs_std = std.map(|s| r.gib_s / s.max(1e-12));
+        r.cpu_vs_base = r.cpu_s_per_gib / rw_cpu.max(1e-12);
     }
     rows
 }
@@ -94,7 +97,7 @@ pub fn machine() -> String {
 pub fn print_table(rows: &[Row], about: &[(&str, &str)]) {
     println!(
         "{:<11} {:<30} {:>7} {:>10} {:>12} {:>8} {:>11}  strategy",
-        "case", "method", "GiB/s", "CPU s/GiB", "x read/write", "x std", "CPU x r/w"
+        "case", "method", "GiB/s", "CPU s/GiB", "x base", "x std", "CPU x base"
     );
     let mut last = "";
     for r in rows {
@@ -103,14 +106,14 @@ pub fn print_table(rows: &[Row], about: &[(&str, &str)]) {
         }
         last = r.case;
         println!(
-            "{:<11} {:<30} {:>7.2} {:>10.3} {:>12.2} {:>8.2} {:>11.2}  {}",
+            "{:<11} {:<30} {:>7.2} {:>10.3} {:>12.2} {:>8} {:>11.2}  {}",
             r.case,
             r.method,
             r.gib_s,
             r.cpu_s_per_gib,
-            r.vs_read_write,
-            r.vs_std,
-            r.cpu_vs_read_write,
+            r.vs_base,
+            r.vs_std.map_or("-".to_string(), |v| format!("{v:.2}")),
+            r.cpu_vs_base,
             r.strategy
         );
     }
@@ -120,7 +123,10 @@ pub fn print_table(rows: &[Row], about: &[(&str, &str)]) {
             println!("  {case}: {text}");
         }
     }
-    println!("  GiB/s: bytes delivered / wall time until the far side had them all; CPU: the copying thread only.");
+    println!("  GiB/s: bytes delivered / wall time until the far side had them all; CPU: the copying (generating) thread only.");
+    println!(
+        "  x base: ratio to the case's first row (read/write for copies, write() for generators)."
+    );
 }
 
 pub fn json(rows: &[Row], size: u64, runs: usize) -> String {
@@ -131,8 +137,9 @@ pub fn json(rows: &[Row], size: u64, runs: usize) -> String {
     for (i, r) in rows.iter().enumerate() {
         let _ = writeln!(
             s,
-            "    {{\"case\": \"{}\", \"method\": \"{}\", \"gib_per_s\": {:.4}, \"cpu_s_per_gib\": {:.4}, \"vs_read_write\": {:.4}, \"vs_std_io_copy\": {:.4}, \"cpu_vs_read_write\": {:.4}, \"strategy\": \"{}\"}}{}",
-            r.case, r.method, r.gib_s, r.cpu_s_per_gib, r.vs_read_write, r.vs_std, r.cpu_vs_read_write, r.strategy,
+            "    {{\"case\": \"{}\", \"method\": \"{}\", \"gib_per_s\": {:.4}, \"cpu_s_per_gib\": {:.4}, \"vs_baseline\": {:.4}, \"vs_std_io_copy\": {}, \"cpu_vs_baseline\": {:.4}, \"strategy\": \"{}\"}}{}",
+            r.case, r.method, r.gib_s, r.cpu_s_per_gib, r.vs_base,
+            r.vs_std.map_or("null".to_string(), |v| format!("{v:.4}")), r.cpu_vs_base, r.strategy,
             if i + 1 < rows.len() { "," } else { "" }
         );
     }
@@ -140,7 +147,8 @@ pub fn json(rows: &[Row], size: u64, runs: usize) -> String {
     s
 }
 
-/// A horizontal bar chart of GiB/s per method, grouped by case, with the ratio to read/write.
+/// A horizontal bar chart of GiB/s per method, grouped by case, with the ratio to the
+/// case's baseline.
 pub fn svg(rows: &[Row]) -> String {
     let (bar_h, gap, left, width) = (18.0, 14.0, 330.0, 420.0);
     let max = rows
@@ -157,7 +165,7 @@ pub fn svg(rows: &[Row]) -> String {
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"10\" y=\"20\" font-size=\"14\">splice bench: GiB/s (ratio to read/write), {}</text>\n",
+         <text x=\"10\" y=\"20\" font-size=\"14\">splice bench: GiB/s (ratio to the case's first row), {}</text>\n",
         left + width + 90.0,
         machine()
     );
@@ -169,7 +177,7 @@ pub fn svg(rows: &[Row]) -> String {
             last = r.case;
         }
         let w = r.gib_s / max * width;
-        let color = if r.method.starts_with("splicekit") {
+        let color = if r.method.starts_with("splicekit") || r.method.starts_with("shared") {
             "#2b7bb9"
         } else if r.method.starts_with("forced") {
             "#8fb8de"
@@ -186,7 +194,7 @@ pub fn svg(rows: &[Row]) -> String {
             left + w + 4.0,
             y + 13.0,
             r.gib_s,
-            r.vs_read_write
+            r.vs_base
         );
         y += bar_h + 4.0;
     }
