@@ -15,7 +15,8 @@ pub const IOV_MAX: usize = 1024;
 
 /// `vmsplice(2)` on the write end of a pipe: maps the pages behind `bufs` into the pipe.
 ///
-/// Returns the bytes queued. Errors: `EBADF` not a pipe's write end; `EINVAL` more than
+/// Returns the bytes queued. Errors: `EBADF` not a pipe's write end (a read-only descriptor
+/// is refused before the call: the kernel would copy the pipe *into* `bufs`); `EINVAL` more than
 /// [`IOV_MAX`] segments (checked before the call) or unknown flags; `EAGAIN` with
 /// [`SpliceFlags::NONBLOCK`] on a full pipe; `EPIPE` no readers. See
 /// [vmsplice(2)](https://man7.org/linux/man-pages/man2/vmsplice.2.html).
@@ -38,9 +39,12 @@ pub unsafe fn vmsplice(
     flags: SpliceFlags,
 ) -> io::Result<usize> {
     check_segments(bufs.len())?;
+    check_writable(pipe_w)?;
     let raw: Vec<IoSliceRaw<'_>> = bufs.iter().map(|b| IoSliceRaw::from_slice(b)).collect();
-    // SAFETY: the slices are valid for reads for the duration of the call; the caller upholds
-    // the contract above about the pages' lifetime after the call returns.
+    // SAFETY: `pipe_w` is open for writing (checked above; an open file's access mode never
+    // changes), so the kernel takes the user-to-pipe direction and only reads `bufs`, which
+    // are valid for reads for the duration of the call; the caller upholds the contract
+    // above about the pages after the call returns.
     unsafe { rustix::pipe::vmsplice(pipe_w, &raw, flags.raw()) }.map_err(errno)
 }
 
@@ -50,7 +54,8 @@ pub unsafe fn vmsplice(
 ///
 /// Safe because [`FrozenPages`] can never be written again by anyone, so whatever the reader
 /// does with the references (read them, splice them onward to other pipes, keep them for
-/// hours) it sees exactly these bytes. Errors as [`vmsplice`]: `EBADF` not a pipe's write end,
+/// hours) it sees exactly these bytes. Errors as [`vmsplice`]: `EBADF` not a pipe's write end
+/// (read-only descriptors are refused before the call, as the kernel would write into them),
 /// `EINVAL` more than [`IOV_MAX`] segments or unknown flags, `EAGAIN` with
 /// [`SpliceFlags::NONBLOCK`] on a full pipe, `EPIPE` no readers, `EOPNOTSUPP` on kernels that
 /// no longer accept [`SpliceFlags::GIFT`] (FACTS F13).
@@ -96,6 +101,18 @@ pub fn vmsplice_read<P: AsFd>(
     unsafe { rustix::pipe::vmsplice(fd, &raw, flags.raw()) }.map_err(errno)
 }
 
+/// `vmsplice(2)` picks its direction from the descriptor: open for writing, memory goes into
+/// the pipe; open read-only, the pipe's bytes are copied *into* the segments, which the write
+/// functions only borrow immutably. So the write direction refuses read-only descriptors with
+/// `EBADF` (the kernel's answer for a descriptor of the wrong kind) before the call.
+fn check_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mode = rustix::fs::fcntl_getfl(fd).map_err(errno)?;
+    if mode & OFlags::RWMODE == OFlags::RDONLY {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(())
+}
+
 /// The kernel refuses more than [`IOV_MAX`] segments with `EINVAL` (FACTS V3); rustix would
 /// silently pass only the first `IOV_MAX`, so the limit is enforced here with the kernel's errno.
 fn check_segments(n: usize) -> io::Result<()> {
@@ -111,9 +128,60 @@ mod tests {
     use crate::sys::{pipe, PipeFlags};
 
     fn write_raw(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        // SAFETY: the test reads the pipe with read(2) before the buffers go out of scope and
-        // never modifies them in between.
+        // SAFETY: the tests read the pipe with read(2) before the buffers go out of scope and
+        // never modify them in between, except `reuse_behind_the_pipe_changes_what_the_reader_sees`,
+        // which breaks the contract on purpose and only affects its own bytes.
         unsafe { vmsplice(fd, bufs, SpliceFlags::empty()) }
+    }
+
+    #[test]
+    fn reuse_behind_the_pipe_changes_what_the_reader_sees() {
+        // The hazard the safe writer prevents (FACTS V18): one buffer refilled and vmspliced
+        // 32 times while a mover splices everything onward to a second pipe that is read only
+        // at the end. Earlier chunks show later bytes. The integration test
+        // `the_safe_writer_never_lets_the_reader_see_a_modified_page` runs the same pattern
+        // through the safe writer and must see every chunk intact.
+        let (r, w) = pipe(PipeFlags::CLOEXEC).unwrap();
+        let (r2, w2) = pipe(PipeFlags::CLOEXEC).unwrap();
+        crate::sys::set_pipe_capacity(&w2, 1 << 20).unwrap();
+        let mover = std::thread::spawn(move || {
+            while crate::sys::splice(&r, None, &w2, None, 1 << 20, SpliceFlags::empty()).unwrap()
+                > 0
+            {}
+        });
+        let mut buf = crate::sys::PageBuf::new(16 << 10, crate::sys::PageSize::Base).unwrap();
+        for i in 0..32u8 {
+            buf.fill(i);
+            // One call takes a 16 KiB buffer whole when the mover keeps the pipe drained;
+            // if not, the loop finishes it.
+            let mut done = 0;
+            while done < buf.len() {
+                done += write_raw(w.as_fd(), &[IoSlice::new(&buf[done..])]).unwrap();
+            }
+        }
+        drop(w);
+        mover.join().unwrap();
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(r2), &mut got).unwrap();
+        assert_eq!(got.len(), 32 << 14);
+        let changed = got
+            .chunks(16 << 10)
+            .enumerate()
+            .filter(|(i, c)| c.iter().any(|&b| b != *i as u8))
+            .count();
+        assert!(changed > 0, "reusing the buffer went unnoticed");
+    }
+
+    #[test]
+    fn the_write_direction_refuses_read_ends_and_leaves_memory_alone() {
+        // On a read-only descriptor the kernel would copy the pipe into the "source" slices.
+        let (r, w) = pipe(PipeFlags::CLOEXEC).unwrap();
+        crate::sys::write(&w, b"pipe bytes", None).unwrap();
+        let mine = *b"mine";
+        let err = write_raw(r.as_fd(), &[IoSlice::new(&mine)]).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        assert_eq!(&mine, b"mine");
+        assert_eq!(crate::sys::readable_bytes(&r).unwrap(), 10);
     }
 
     #[test]

@@ -5,3 +5,4 @@ mod failures;
 mod matrix;
 mod oracle;
 mod util;
+mod vmsplice;
