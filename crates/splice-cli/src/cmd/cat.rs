@@ -118,8 +118,9 @@ Exit status is 0 when every input was copied, 1 otherwise.";
 
 /// Runs `cat` with `args`; returns the exit status.
 pub fn main(args: &[OsString]) -> u8 {
-    // GNU cat dies by SIGPIPE when its reader goes away (status 141 in a shell), so do we.
-    let _ = splicekit::sys::restore_sigpipe_default();
+    // GNU cat dies by SIGPIPE when its reader goes away (status 141 in a shell), unless its
+    // parent ignored SIGPIPE; then it reports EPIPE. So do we.
+    let _ = splicekit::sys::restore_sigpipe_inherited();
     let (found, mut operands) = match getopt::parse(SPECS, args) {
         Ok(x) => x,
         Err(msg) => {

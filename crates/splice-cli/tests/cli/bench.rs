@@ -6,7 +6,7 @@ use crate::util::*;
 fn bench_runs_every_case_and_writes_json_and_svg() {
     let d = Dir::new();
     let o = sh(
-        "$S bench --size 4M --runs 1 --dir . --json b.json --plot b.svg",
+        "$S bench --size 4M --gen-size 64M --runs 1 --dir . --json b.json --plot b.svg",
         d.path(),
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -22,6 +22,17 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
         assert!(stdout.contains(case), "{case} missing from the table");
     }
     assert_eq!(json.matches("\"method\": \"splicekit::copy\"").count(), 5);
+    for case in ["gen-splice", "gen-read"] {
+        for method in [
+            "write() 256 KiB",
+            "gift, 2 MiB pages",
+            "recycle, 4 KiB pages",
+            "shared, 2 MiB pages",
+        ] {
+            let row = format!("\"case\": \"{case}\", \"method\": \"{method}\"");
+            assert!(json.contains(&row), "{row}");
+        }
+    }
     let svg = std::fs::read_to_string(d.path().join("b.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert_eq!(

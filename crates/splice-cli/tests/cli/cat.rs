@@ -125,6 +125,27 @@ fn errors_match_gnu_cat() {
 }
 
 #[test]
+fn with_sigpipe_ignored_by_the_parent_cat_reports_epipe_as_gnu_cat() {
+    let d = Dir::new();
+    d.file("big", &data(4 << 20));
+    for flags in ["", "-n"] {
+        let run = |cat: &str| {
+            let o = sh(
+                &format!(
+                    "trap '' PIPE; {cat} {flags} big big 2>err | head -c 10 > /dev/null; \
+                     echo ${{PIPESTATUS[0]}}; cat err"
+                ),
+                d.path(),
+            );
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        let (ours, gnu) = (run("$S cat"), run("cat"));
+        assert!(gnu.starts_with("1\ncat: write error: Broken pipe"), "{gnu}");
+        assert_eq!(ours, gnu, "cat {flags}");
+    }
+}
+
+#[test]
 fn a_closed_reader_ends_cat_by_sigpipe_as_gnu_cat() {
     let d = Dir::new();
     d.file("big", &data(4 << 20));

@@ -3,4 +3,5 @@
 mod bench;
 mod cat;
 mod faults;
+mod gen;
 mod util;

@@ -20,7 +20,9 @@ mod signal;
 mod vmsplice;
 
 pub use pages::{Frozen, FrozenPages, PageBuf, PageSize};
-pub use signal::{ignore_sigpipe, restore_sigpipe_default};
+pub use signal::{
+    ignore_sigpipe, restore_sigpipe_default, restore_sigpipe_inherited, sigpipe_ignored_at_start,
+};
 pub use vmsplice::{vmsplice, vmsplice_frozen, vmsplice_read, IOV_MAX};
 
 /// The most bytes Linux moves in a single `read`, `write`, `splice`, `sendfile` or

@@ -118,8 +118,9 @@ fn usage_error(msg: &str) -> u8 {
 
 /// Runs `gen` with `args`; returns the exit status.
 pub fn main(args: &[OsString]) -> u8 {
-    // Like yes, die by SIGPIPE when the reader goes away (status 141 in a shell).
-    let _ = splicekit::sys::restore_sigpipe_default();
+    // Like yes, die by SIGPIPE when the reader goes away (status 141 in a shell), or report
+    // EPIPE if the parent ignored SIGPIPE.
+    let _ = splicekit::sys::restore_sigpipe_inherited();
     let (found, operands) = match getopt::parse(SPECS, args) {
         Ok(x) => x,
         Err(msg) => return usage_error(&msg),
