@@ -2,10 +2,13 @@
 # Compares `splice cat` with its peers on one machine in one run: file in tmpfs -> pipe ->
 # a splicing reader (`splice cat > /dev/null`, the same reader for every command), and the same
 # into a copying reader (GNU `cat > /dev/null`, read/write). Installs its peers with apt-get.
-# Usage: scripts/peers.sh [SIZE_MIB] (default 1024). Not part of the tests.
+# Then `splice gen` against `yes` (GNU and uutils): GEN_GIB of output into a reader that splices
+# it to /dev/null and stops at exactly that count.
+# Usage: scripts/peers.sh [SIZE_MIB] [GEN_GIB] (defaults 1024, 8). Not part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1024}
+gen_gib=${2:-8}
 need=()
 for p in pv hyperfine; do command -v "$p" >/dev/null || need+=("$p"); done
 uucat=/usr/lib/cargo/bin/coreutils/cat   # Debian's rust-coreutils (uutils)
@@ -17,7 +20,19 @@ cargo build --release -q -p splice-cli
 S=$PWD/target/release/splice
 data=$(mktemp -p /dev/shm splice-peers.XXXXXX)
 table=$(mktemp)
-trap 'rm -f "$data" "$table"' EXIT
+counter=$(mktemp --suffix=.py)
+trap 'rm -f "$data" "$table" "$counter"' EXIT
+# A splicing reader that stops after exactly N bytes (yes never ends by itself).
+cat > "$counter" <<'PY'
+import os, sys
+n, got = int(sys.argv[1]), 0
+null = os.open("/dev/null", os.O_WRONLY)
+while got < n:
+    k = os.splice(0, null, min(1 << 20, n - got))
+    if k == 0:
+        sys.exit("reader: input ended after %d of %d bytes" % (got, n))
+    got += k
+PY
 head -c "$((size << 20))" /dev/urandom > "$data"
 echo "peers: ${size} MiB in tmpfs; GNU $(cat --version | head -1); pv $(pv --version | head -1 | awk '{print $2}'); uutils $($uucat --version 2>/dev/null | head -1)"
 for reader in "$S cat > /dev/null" "cat > /dev/null"; do
@@ -33,3 +48,14 @@ for reader in "$S cat > /dev/null" "cat > /dev/null"; do
     -n "dd bs=1M" "bash -c '$p dd if=$data bs=1M status=none | $reader'" >/dev/null
   cat "$table"
 done
+
+echo
+echo "== generators: ${gen_gib} GiB of 'y' lines into a splicing reader"
+n=$((gen_gib << 30))
+uuyes=/usr/lib/cargo/bin/coreutils/yes
+hyperfine -N --warmup 1 --runs 5 --export-markdown "$table" \
+  -n "splice gen" "bash -c '$S gen | python3 $counter $n'" \
+  -n "splice gen --no-spin" "bash -c '$S gen --no-spin | python3 $counter $n'" \
+  -n "GNU yes" "bash -c 'yes | python3 $counter $n'" \
+  -n "uutils yes" "bash -c '$uuyes | python3 $counter $n'" >/dev/null
+cat "$table"

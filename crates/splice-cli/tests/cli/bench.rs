@@ -24,7 +24,7 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
     assert_eq!(json.matches("\"method\": \"splicekit::copy\"").count(), 5);
     for case in ["gen-splice", "gen-read"] {
         for method in [
-            "write() 256 KiB",
+            "write() 1 MiB",
             "gift, 2 MiB pages",
             "recycle, 4 KiB pages",
             "shared, 2 MiB pages",

@@ -78,9 +78,9 @@ impl Method {
 
 fn methods(case: Case) -> Vec<Method> {
     if case.is_gen() {
-        let (b, h, k) = (PageSize::Base, PageSize::Huge, 256 << 10);
+        let (b, h, k) = (PageSize::Base, PageSize::Huge, 1 << 20);
         return vec![
-            Method::Gen("write() 256 KiB", How::Write, b, k, false),
+            Method::Gen("write() 1 MiB", How::Write, b, k, false),
             Method::Gen("write() 8 KiB", How::Write, b, 8 << 10, false),
             Method::Gen("gift, 4 KiB pages", How::Gift, b, k, false),
             Method::Gen("gift, 2 MiB pages", How::Gift, h, k, false),

@@ -92,7 +92,7 @@ buffers; into anything else they go through a private pipe and the copy engine.
   -c, --bytes SIZE    stop after exactly SIZE bytes (K, M, G, T suffixes)
       --pages SIZE    page size of the buffers: 4k or 2m (huge pages; default)
       --mode MODE     how to write: auto (default), shared, gift, recycle or write
-      --chunk SIZE    bytes per system call (default 256K)
+      --chunk SIZE    bytes per system call (default 1M)
       --no-spin       sleep at once on a full pipe (by default the shared mode
                       busy-waits up to 200 us first, which saves a wake-up)
       --pipe-size SIZE  resize a pipe on standard output to SIZE first (default 1M;

@@ -75,7 +75,7 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            chunk: 256 << 10,
+            chunk: 1 << 20,
             pages: PageSize::Huge,
             spin: false,
         }
