@@ -30,6 +30,7 @@
 //!   and sockets may reference a file's pages (the default copies; see [`FilePages`]).
 //! * [`Pipe`], [`PipePool`] — owned pipes and reused broker pipes.
 //! * [`FdKind`] — what a descriptor is; errors name it.
+//! * [`FanOut`] — one input into N outputs with `tee(2)`, splice where outputs allow it.
 //! * [`VmspliceWriter`], [`PageBuf`], [`FrozenPages`] — `vmsplice(2)` made safe: buffers go
 //!   to the pipe by value and come back only as fresh pages ([`vmsplice`] module docs).
 #![deny(missing_docs)]
@@ -40,6 +41,7 @@ mod kind;
 mod pipe;
 mod ready;
 pub mod sys;
+pub mod tee;
 pub mod vmsplice;
 
 pub use copy::{copy, copy_with, CopyOptions, CopyReport, FilePages, Strategy};
@@ -48,4 +50,5 @@ pub use kind::{FdInfo, FdKind, SocketKind};
 pub use pipe::{Pipe, PipePool, PooledPipe, DEFAULT_PIPE_SIZE};
 pub use ready::{is_ready, wait_ready, Ready};
 pub use sys::{FrozenPages, PageBuf, PageSize, PipeFlags, SpliceFlags};
+pub use tee::{Action, FanError, FanOut, FanReport, OutputPath, OutputReport};
 pub use vmsplice::{Release, TrySendError, VmspliceWriter};

@@ -7,15 +7,17 @@ pub mod cat;
 mod cat_format;
 pub mod gen;
 mod getopt;
+pub mod tee;
 
 /// The tools the binary can act as.
-const TOOLS: [&str; 3] = ["cat", "gen", "bench"];
+const TOOLS: [&str; 4] = ["cat", "tee", "gen", "bench"];
 
 pub const USAGE: &str = "\
 usage: splice <command> [args...]
 
 commands:
   cat     concatenate files to standard output (drop-in for GNU cat)
+  tee     copy standard input to standard output and files (drop-in for GNU tee)
   gen     generate bytes (like yes, zeros or seeded random) at memory speed
   bench   measure every copy path against read/write on generated data
 
@@ -30,6 +32,7 @@ pub fn is_tool(name: &str) -> bool {
 pub fn run(name: &str, args: &[OsString]) -> u8 {
     match name {
         "cat" => cat::main(args),
+        "tee" => tee::main(args),
         "gen" => gen::main(args),
         "bench" => bench::main(args),
         "-h" | "--help" | "help" => {

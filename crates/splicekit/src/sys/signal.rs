@@ -65,10 +65,19 @@ pub fn ignore_sigpipe() -> io::Result<()> {
     set_sigpipe(libc::SIG_IGN)
 }
 
+/// Ignores `SIGINT` (`tee -i`): Ctrl-C in the terminal no longer stops the process.
+pub fn ignore_sigint() -> io::Result<()> {
+    set(libc::SIGINT, libc::SIG_IGN)
+}
+
 fn set_sigpipe(action: libc::sighandler_t) -> io::Result<()> {
+    set(libc::SIGPIPE, action)
+}
+
+fn set(signal: libc::c_int, action: libc::sighandler_t) -> io::Result<()> {
     // SAFETY: `action` is SIG_DFL or SIG_IGN, neither of which is a handler function, so no
     // code runs in signal context; `signal` only swaps the process-wide disposition.
-    let old = unsafe { libc::signal(libc::SIGPIPE, action) };
+    let old = unsafe { libc::signal(signal, action) };
     if old == libc::SIG_ERR {
         return Err(io::Error::last_os_error());
     }

@@ -1,0 +1,306 @@
+//! One output of a fan-out: how it receives a round's bytes, and its state.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use super::{info, OutputPath, OutputReport};
+use crate::error::{Error, Op, Side};
+use crate::kind::FdKind;
+use crate::pipe::Pipe;
+use crate::ready::{wait_ready, Ready};
+use crate::sys::{self, SpliceFlags};
+
+pub(super) struct Out<'a> {
+    fd: BorrowedFd<'a>,
+    kind: FdKind,
+    path: OutputPath,
+    size: usize,
+    /// The private pipe a non-pipe output is fed from.
+    own: Option<Pipe>,
+    /// A pipe for delivering the tail of a round that a short `tee` left behind.
+    scratch: Option<Pipe>,
+    bytes: u64,
+    error: Option<Error>,
+}
+
+fn is_intr(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted
+}
+
+fn is_again(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Errnos by which a kind says "not by splice": the output falls back to read/write. Any
+/// other errno describes the output itself (ENOSPC, EPIPE, EIO…) and is reported.
+fn refuses_splice(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+    )
+}
+
+impl<'a> Out<'a> {
+    pub(super) fn new(fd: BorrowedFd<'a>, size: usize) -> Self {
+        let fi = info(fd);
+        let kind = fi.map_or(FdKind::Other, |i| i.kind);
+        let path = match fi {
+            Some(i) if i.kind == FdKind::Pipe => {
+                let _ = sys::set_pipe_capacity(fd, size);
+                OutputPath::Tee
+            }
+            Some(i) if i.append => OutputPath::Copy, // splice refuses O_APPEND (FACTS B32)
+            Some(i) => match i.kind {
+                FdKind::File | FdKind::CharDevice | FdKind::BlockDevice => OutputPath::TeeSplice,
+                FdKind::Socket(s) if !s.is_datagram() => OutputPath::TeeSplice,
+                _ => OutputPath::Copy,
+            },
+            None => OutputPath::Copy,
+        };
+        Out {
+            fd,
+            kind,
+            path,
+            size,
+            own: None,
+            scratch: None,
+            bytes: 0,
+            error: None,
+        }
+    }
+
+    pub(super) fn live(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// Whether a `splice` from the input may move the bytes into this output directly.
+    pub(super) fn can_consume(&self) -> bool {
+        self.path != OutputPath::Copy
+    }
+
+    pub(super) fn detach(&mut self, e: Error) {
+        self.error = Some(e);
+    }
+
+    pub(super) fn into_report(self) -> OutputReport {
+        OutputReport {
+            bytes: self.bytes,
+            path: self.path,
+            error: self.error,
+        }
+    }
+
+    fn err(&self, op: Op, e: io::Error) -> Error {
+        Error::new(op, FdKind::Pipe, self.kind, Side::Output, self.bytes, e)
+    }
+
+    /// Takes the pipe out of `slot`, creating it (sized `size`) on first use; put it back
+    /// after use.
+    fn take_pipe(slot: &mut Option<Pipe>, size: usize) -> io::Result<Pipe> {
+        match slot.take() {
+            Some(p) => Ok(p),
+            None => {
+                let mut p = Pipe::new()?;
+                p.try_resize(size);
+                Ok(p)
+            }
+        }
+    }
+
+    /// Gives this output a copy of the first `n` bytes of `input`, leaving them there.
+    pub(super) fn deliver_copy(&mut self, input: BorrowedFd<'_>, n: usize) -> Result<(), Error> {
+        let k = if self.path == OutputPath::Tee {
+            let k = self.tee_into(input, self.fd, n)?;
+            self.bytes += k as u64;
+            k
+        } else {
+            let own =
+                Self::take_pipe(&mut self.own, self.size).map_err(|e| self.err(Op::Pipe, e))?;
+            let r = self
+                .tee_into(input, own.writer(), n)
+                .and_then(|k| self.drain(own.reader(), k).map(|()| k));
+            self.own = Some(own);
+            r?
+        };
+        if k < n {
+            self.catch_up(input, k, n)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the first `n` bytes of `input` into this output (consuming them). On failure,
+    /// returns how many were moved (and so consumed) with the error.
+    pub(super) fn deliver_move(
+        &mut self,
+        input: BorrowedFd<'_>,
+        n: usize,
+    ) -> Result<u64, (u64, Error)> {
+        let mut moved = 0;
+        while moved < n {
+            match sys::splice(input, None, self.fd, None, n - moved, SpliceFlags::MOVE) {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::UnexpectedEof, "input pipe ran dry");
+                    return Err((moved as u64, self.err(Op::Splice, e)));
+                }
+                Ok(k) => {
+                    moved += k;
+                    self.bytes += k as u64;
+                }
+                Err(e) if is_intr(&e) => {}
+                Err(e) if is_again(&e) => self.wait().map_err(|e| (moved as u64, e))?,
+                Err(e) if moved == 0 && self.bytes == 0 && refuses_splice(&e) => {
+                    // This kind takes no splice: copy from now on; the bytes stay in the
+                    // input for the caller to discard.
+                    self.path = OutputPath::Copy;
+                    self.deliver_copy(input, n).map_err(|e| (0, e))?;
+                    return Ok(0);
+                }
+                Err(e) => return Err((moved as u64, self.err(Op::Splice, e))),
+            }
+        }
+        Ok(moved as u64)
+    }
+
+    /// `tee(2)` of up to `n` bytes from `input` into `dst`, retrying EINTR and waiting on
+    /// EAGAIN; returns at least one byte.
+    fn tee_into(
+        &self,
+        input: BorrowedFd<'_>,
+        dst: BorrowedFd<'_>,
+        n: usize,
+    ) -> Result<usize, Error> {
+        loop {
+            match sys::tee(input, dst, n, SpliceFlags::empty()) {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::UnexpectedEof, "input pipe ran dry");
+                    return Err(self.err(Op::Tee, e));
+                }
+                Ok(k) => return Ok(k),
+                Err(e) if is_intr(&e) => {}
+                Err(e) if is_again(&e) => {
+                    wait_ready(dst, Ready::Write).map_err(|e| self.err(Op::Poll, e))?
+                }
+                Err(e) => return Err(self.err(Op::Tee, e)),
+            }
+        }
+    }
+
+    fn wait(&self) -> Result<(), Error> {
+        wait_ready(self.fd, Ready::Write).map_err(|e| self.err(Op::Poll, e))
+    }
+
+    /// A short `tee` (the output's pipe was nearly full) left bytes `[k, n)` undelivered;
+    /// `tee` always starts at the head of the input, so copy the whole round into the
+    /// scratch pipe, drop the first `k` bytes there, and pass the rest on.
+    fn catch_up(&mut self, input: BorrowedFd<'_>, k: usize, n: usize) -> Result<(), Error> {
+        let size = self.size.max(n);
+        let scratch =
+            Self::take_pipe(&mut self.scratch, size).map_err(|e| self.err(Op::Pipe, e))?;
+        let r = self.catch_up_via(&scratch, input, k, n);
+        self.scratch = Some(scratch);
+        r
+    }
+
+    fn catch_up_via(
+        &mut self,
+        scratch: &Pipe,
+        input: BorrowedFd<'_>,
+        mut k: usize,
+        n: usize,
+    ) -> Result<(), Error> {
+        let r = scratch.reader();
+        while k < n {
+            let m = self.tee_into(input, scratch.writer(), n)?;
+            if m <= k {
+                drop_bytes(r, m).map_err(|e| self.err(Op::Splice, e))?;
+                let e = io::Error::other("scratch pipe too small to catch up a short tee");
+                return Err(self.err(Op::Tee, e));
+            }
+            drop_bytes(r, k).map_err(|e| self.err(Op::Splice, e))?;
+            self.drain(r, m - k)?;
+            k = m;
+        }
+        Ok(())
+    }
+
+    /// Passes `len` bytes sitting in `pipe_r` (one of this output's pipes) on to the output:
+    /// splice, or read/write once the output has refused splice.
+    fn drain(&mut self, pipe_r: BorrowedFd<'_>, mut len: usize) -> Result<(), Error> {
+        while len > 0 && self.path != OutputPath::Copy {
+            match sys::splice(pipe_r, None, self.fd, None, len, SpliceFlags::MOVE) {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "splice moved nothing");
+                    return Err(self.err(Op::Splice, e));
+                }
+                Ok(k) => {
+                    len -= k;
+                    self.bytes += k as u64;
+                }
+                Err(e) if is_intr(&e) => {}
+                Err(e) if is_again(&e) => self.wait()?,
+                Err(e) if self.bytes == 0 && refuses_splice(&e) => self.path = OutputPath::Copy,
+                Err(e) => return Err(self.err(Op::Splice, e)),
+            }
+        }
+        let mut buf = vec![0u8; len.min(64 << 10)];
+        while len > 0 {
+            let want = len.min(buf.len());
+            let got = loop {
+                match sys::read(pipe_r, &mut buf[..want], None) {
+                    Ok(g) => break g,
+                    Err(e) if is_intr(&e) => {}
+                    Err(e) => return Err(self.err(Op::Read, e)),
+                }
+            };
+            if got == 0 {
+                let e = io::Error::new(io::ErrorKind::UnexpectedEof, "private pipe ran dry");
+                return Err(self.err(Op::Read, e));
+            }
+            self.write_all(&buf[..got])?;
+            len -= got;
+        }
+        Ok(())
+    }
+
+    fn write_all(&mut self, mut data: &[u8]) -> Result<(), Error> {
+        while !data.is_empty() {
+            match sys::write(self.fd, data, None) {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "write returned 0");
+                    return Err(self.err(Op::Write, e));
+                }
+                Ok(k) => {
+                    data = &data[k..];
+                    self.bytes += k as u64;
+                }
+                Err(e) if is_intr(&e) => {}
+                Err(e) if is_again(&e) => self.wait()?,
+                Err(e) => return Err(self.err(Op::Write, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Consumes `len` bytes from a pipe into /dev/null.
+pub(super) fn drop_bytes(pipe_r: BorrowedFd<'_>, mut len: usize) -> io::Result<()> {
+    let null = dev_null()?;
+    while len > 0 {
+        match sys::splice(pipe_r, None, null.as_fd(), None, len, SpliceFlags::MOVE) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "pipe ran dry")),
+            Ok(k) => len -= k,
+            Err(e) if is_intr(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn dev_null() -> io::Result<&'static std::fs::File> {
+    static NULL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    if let Some(f) = NULL.get() {
+        return Ok(f);
+    }
+    let f = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    Ok(NULL.get_or_init(|| f))
+}

@@ -1,0 +1,145 @@
+//! The fan-out's input: a pipe used as it is, or anything else spliced (or, where splice is
+//! refused, read and written) into a broker pipe one round at a time.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use super::deliver::drop_bytes;
+use super::{info, input_error};
+use crate::error::{Error, Op};
+use crate::kind::FdKind;
+use crate::pipe::Pipe;
+use crate::ready::{wait_ready, Ready};
+use crate::sys::{self, SpliceFlags};
+
+pub(super) struct Input<'a> {
+    fd: BorrowedFd<'a>,
+    kind: FdKind,
+    /// The broker pipe for a non-pipe input.
+    broker: Option<Pipe>,
+    /// The input refused splice: fill the broker with read/write.
+    copy: Option<Vec<u8>>,
+    /// Bytes taken from the input so far.
+    pub(super) taken: u64,
+}
+
+impl<'a> Input<'a> {
+    pub(super) fn new(fd: BorrowedFd<'a>, size: usize) -> Result<Self, Error> {
+        let fi = info(fd);
+        let kind = fi.map_or(FdKind::Other, |i| i.kind);
+        let err = |e| input_error(Op::Pipe, kind, 0, e);
+        let broker = if kind == FdKind::Pipe {
+            // A bigger input pipe means fewer, larger rounds; refusal only costs speed.
+            let _ = sys::set_pipe_capacity(fd, size);
+            None
+        } else {
+            let mut p = Pipe::new().map_err(err)?;
+            p.try_resize(size);
+            Some(p)
+        };
+        // A datagram would be cut by a short splice; read whole ones instead.
+        let datagram = matches!(kind, FdKind::Socket(s) if s.is_datagram());
+        let copy = datagram.then(|| vec![0u8; 256 << 10]);
+        Ok(Input {
+            fd,
+            kind,
+            broker,
+            copy,
+            taken: 0,
+        })
+    }
+
+    /// The pipe the round's bytes sit in.
+    pub(super) fn pipe(&self) -> BorrowedFd<'_> {
+        match &self.broker {
+            Some(p) => p.reader(),
+            None => self.fd,
+        }
+    }
+
+    fn err(&self, op: Op, e: io::Error) -> Error {
+        input_error(op, self.kind, self.taken, e)
+    }
+
+    /// Waits for input and returns how many bytes this round has; `0` at end of input.
+    pub(super) fn fill(&mut self) -> Result<usize, Error> {
+        let n = match &self.broker {
+            None => self.fill_pipe()?,
+            Some(_) => self.fill_broker()?,
+        };
+        self.taken += n as u64;
+        Ok(n)
+    }
+
+    fn fill_pipe(&self) -> Result<usize, Error> {
+        let mut waited = false;
+        loop {
+            let n = sys::readable_bytes(self.fd).map_err(|e| self.err(Op::Stat, e))?;
+            if n > 0 {
+                return Ok((n as usize).min(sys::MAX_RW_COUNT));
+            }
+            if waited {
+                return Ok(0); // ready, yet empty: the writers are gone
+            }
+            // poll(2) returns with bytes queued or with the writers gone (POLLHUP).
+            wait_ready(self.fd, Ready::Read).map_err(|e| self.err(Op::Poll, e))?;
+            waited = true;
+        }
+    }
+
+    fn fill_broker(&mut self) -> Result<usize, Error> {
+        let broker = self.broker.as_ref().expect("non-pipe inputs have a broker");
+        let (w, cap) = (broker.writer(), broker.capacity());
+        loop {
+            if let Some(buf) = self.copy.as_mut() {
+                let want = buf.len().min(cap);
+                let n = match sys::read(self.fd, &mut buf[..want], None) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait_ready(self.fd, Ready::Read).map_err(|e| self.err(Op::Poll, e))?;
+                        continue;
+                    }
+                    Err(e) => return Err(self.err(Op::Read, e)),
+                };
+                let mut done = 0;
+                while done < n {
+                    // The broker is empty at the start of a round and holds `cap` bytes.
+                    match sys::write(w, &buf[done..n], None) {
+                        Ok(k) => done += k,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(self.err(Op::Write, e)),
+                    }
+                }
+                return Ok(n);
+            }
+            match sys::splice(self.fd, None, w, None, cap, SpliceFlags::MOVE) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait_ready(self.fd, Ready::Read).map_err(|e| self.err(Op::Poll, e))?
+                }
+                // This kind cannot be spliced from (a /proc file, a terminal on some
+                // kernels): read it instead. Other errnos (EISDIR, EIO…) are the input's own.
+                Err(e)
+                    if self.taken == 0
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                        ) =>
+                {
+                    self.copy = Some(vec![0u8; cap.min(1 << 20)])
+                }
+                Err(e) => return Err(self.err(Op::Splice, e)),
+            }
+        }
+    }
+
+    /// Consumes `len` bytes of the round that no output moved out.
+    pub(super) fn discard(&mut self, len: usize) -> Result<(), Error> {
+        if len == 0 {
+            return Ok(());
+        }
+        drop_bytes(self.pipe(), len).map_err(|e| self.err(Op::Splice, e))
+    }
+}

@@ -1,0 +1,247 @@
+//! [`FanOut`]: one input stream duplicated into N outputs with `tee(2)` and `splice(2)`,
+//! without reading the bytes into user space where the descriptors allow it.
+//!
+//! Each round takes what the input pipe holds (a non-pipe input is first spliced into a
+//! broker pipe) and gives every output exactly those bytes, in order:
+//!
+//! * a pipe output gets them by `tee` (references, no copy);
+//! * a file, socket or device gets them by `tee` into its own private pipe, then `splice`;
+//! * an output that refuses splice (an `O_APPEND` file, a terminal, a datagram socket) gets them
+//!   by `tee` into its private pipe, then `read`/`write` — a copy for that output only;
+//! * the last output that can take a splice *moves* the bytes out of the input pipe, which
+//!   consumes them; if none can, they are spliced to `/dev/null`.
+//!
+//! Rounds are bounded by the pipe capacity, so a slow output holds the others back and memory
+//! stays bounded. When an output fails, a callback decides: detach it and go on, or stop.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use splicekit::{FanOut, Pipe};
+//! let (in_r, in_w) = Pipe::new()?.into_ends();
+//! let (a_r, a_w) = Pipe::new()?.into_ends();
+//! let file = tempfile::tempfile()?;
+//! std::fs::File::from(in_w).write_all(b"same bytes everywhere")?; // then closed: EOF
+//! let report = FanOut::new().output(&a_w).output(&file).run(&in_r)?;
+//! assert_eq!(report.bytes_in, 21);
+//! drop(a_w);
+//! let mut got = String::new();
+//! std::fs::File::from(a_r).read_to_string(&mut got)?;
+//! assert_eq!(got, "same bytes everywhere");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::error::{Error, Op, Side};
+use crate::kind::{FdInfo, FdKind};
+
+mod deliver;
+mod input;
+
+use deliver::Out;
+use input::Input;
+
+/// How an output receives its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputPath {
+    /// `tee(2)` straight into the output pipe.
+    Tee,
+    /// `tee(2)` into a private pipe, then `splice(2)` into the output.
+    TeeSplice,
+    /// `tee(2)` into a private pipe, then `read`/`write` (the output refused splice).
+    Copy,
+}
+
+impl fmt::Display for OutputPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OutputPath::Tee => "tee",
+            OutputPath::TeeSplice => "tee+splice",
+            OutputPath::Copy => "tee+read/write",
+        })
+    }
+}
+
+/// What to do when an output fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Stop writing to that output; the others go on.
+    Detach,
+    /// Stop everything: [`FanOut::run_with`] returns the error.
+    Stop,
+}
+
+/// One output's outcome.
+#[derive(Debug)]
+pub struct OutputReport {
+    /// Bytes delivered to it (all of the input unless it failed).
+    pub bytes: u64,
+    /// How it received them (the last path used).
+    pub path: OutputPath,
+    /// Why it was detached, if it was.
+    pub error: Option<Error>,
+}
+
+/// The outcome of a run.
+#[derive(Debug)]
+pub struct FanReport {
+    /// Bytes taken from the input.
+    pub bytes_in: u64,
+    /// Per output, in the order they were added.
+    pub outputs: Vec<OutputReport>,
+}
+
+/// The error of a stopped run: the error, which output it came from (`None`: the input), and
+/// the report up to that point.
+#[derive(Debug)]
+pub struct FanError {
+    /// What failed.
+    pub error: Error,
+    /// The index of the output that failed, or `None` when reading the input failed.
+    pub output: Option<usize>,
+    /// Bytes taken and delivered before the stop.
+    pub report: FanReport,
+}
+
+impl fmt::Display for FanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.output {
+            Some(i) => write!(f, "output {i}: {}", self.error),
+            None => write!(f, "input: {}", self.error),
+        }
+    }
+}
+
+impl std::error::Error for FanError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<FanError> for std::io::Error {
+    fn from(e: FanError) -> std::io::Error {
+        e.error.into()
+    }
+}
+
+/// Duplicates one input into several outputs (see the [module docs](self)).
+pub struct FanOut<'a> {
+    outputs: Vec<BorrowedFd<'a>>,
+    pipe_size: usize,
+}
+
+impl Default for FanOut<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> FanOut<'a> {
+    /// A fan-out with no outputs yet; pipes are sized to 1 MiB where the kernel allows.
+    pub fn new() -> Self {
+        FanOut {
+            outputs: Vec::new(),
+            pipe_size: crate::DEFAULT_PIPE_SIZE,
+        }
+    }
+
+    /// Adds an output; outputs are written in the order they are added.
+    pub fn output<F: AsFd + ?Sized>(mut self, fd: &'a F) -> Self {
+        self.outputs.push(fd.as_fd());
+        self
+    }
+
+    /// The capacity asked for the input, output and private pipes (default 1 MiB). A refusal
+    /// (`EPERM` above `/proc/sys/fs/pipe-max-size`) leaves a pipe as it is.
+    pub fn pipe_size(mut self, size: usize) -> Self {
+        self.pipe_size = size;
+        self
+    }
+
+    /// Runs until the input ends; the first output error stops the run.
+    pub fn run<I: AsFd>(&mut self, input: I) -> Result<FanReport, FanError> {
+        self.run_with(input, |_, _| Action::Stop)
+    }
+
+    /// Runs until the input ends or no output is left; `on_error(index, &error)` decides what
+    /// a failed output means. Bytes already delivered to the others stay delivered.
+    pub fn run_with<I, E>(&mut self, input: I, mut on_error: E) -> Result<FanReport, FanError>
+    where
+        I: AsFd,
+        E: FnMut(usize, &Error) -> Action,
+    {
+        let mut outs = self
+            .outputs
+            .iter()
+            .map(|&fd| Out::new(fd, self.pipe_size))
+            .collect::<Vec<_>>();
+        let mut inp = match Input::new(input.as_fd(), self.pipe_size) {
+            Ok(i) => i,
+            Err(e) => return Err(stopped(e, None, 0, outs)),
+        };
+        while outs.iter().any(|o| o.live()) {
+            let n = match inp.fill() {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => return Err(stopped(e, None, inp.taken, outs)),
+            };
+            let pipe = inp.pipe();
+            // The consumer moves the bytes out of the input last; the others get copies.
+            let consumer = outs.iter().rposition(|o| o.live() && o.can_consume());
+            for i in 0..outs.len() {
+                if !outs[i].live() || Some(i) == consumer {
+                    continue;
+                }
+                if let Err(e) = outs[i].deliver_copy(pipe, n) {
+                    if on_error(i, &e) == Action::Stop {
+                        return Err(stopped(e, Some(i), inp.taken, outs));
+                    }
+                    outs[i].detach(e);
+                }
+            }
+            let mut left = n;
+            if let Some(i) = consumer {
+                match outs[i].deliver_move(pipe, n) {
+                    Ok(moved) => left = n - moved as usize,
+                    Err((moved, e)) => {
+                        left = n - moved as usize;
+                        if on_error(i, &e) == Action::Stop {
+                            return Err(stopped(e, Some(i), inp.taken, outs));
+                        }
+                        outs[i].detach(e);
+                    }
+                }
+            }
+            if let Err(e) = inp.discard(left) {
+                return Err(stopped(e, None, inp.taken, outs));
+            }
+        }
+        Ok(report(inp.taken, outs))
+    }
+}
+
+fn report(bytes_in: u64, outs: Vec<Out<'_>>) -> FanReport {
+    FanReport {
+        bytes_in,
+        outputs: outs.into_iter().map(Out::into_report).collect(),
+    }
+}
+
+fn stopped(error: Error, output: Option<usize>, taken: u64, outs: Vec<Out<'_>>) -> FanError {
+    FanError {
+        error,
+        output,
+        report: report(taken, outs),
+    }
+}
+
+/// An error on the fan-out's own pipes (the input side).
+fn input_error(op: Op, src: FdKind, moved: u64, e: std::io::Error) -> Error {
+    Error::new(op, src, FdKind::Pipe, Side::Input, moved, e)
+}
+
+/// Classifies `fd`, treating a failure as "other" (the first call will report the errno).
+fn info(fd: BorrowedFd<'_>) -> Option<FdInfo> {
+    FdInfo::of(fd).ok()
+}
