@@ -107,8 +107,9 @@ pub fn main(args: &[OsString]) -> u8 {
             "a" => append = true,
             "i" => ignore_int = true,
             "p" => mode = Mode::WarnNoPipe,
+            // As in GNU tee, a bare --output-error means warn-nopipe, like -p.
             "output-error" => match f.value.as_deref() {
-                None => mode = Mode::Warn,
+                None => mode = Mode::WarnNoPipe,
                 Some(v) => match parse_mode(v) {
                     Ok(m) => mode = m,
                     Err(msg) => {
@@ -184,6 +185,11 @@ fn run(operands: &[OsString], append: bool, mode: Mode) -> u8 {
             }
             Err(e) => {
                 eprintln!("tee: {}: {}", quote(&op.to_string_lossy()), strerror(&e));
+                // GNU tee: in the exit modes a file that cannot be opened ends the run before
+                // any byte is copied.
+                if matches!(mode, Mode::Exit | Mode::ExitNoPipe) {
+                    return 1;
+                }
                 status = 1;
             }
         }

@@ -4,4 +4,5 @@ mod bench;
 mod cat;
 mod faults;
 mod gen;
+mod tee;
 mod util;

@@ -41,12 +41,14 @@ fn refuses_splice(e: &io::Error) -> bool {
 }
 
 impl<'a> Out<'a> {
-    pub(super) fn new(fd: BorrowedFd<'a>, size: usize) -> Self {
+    pub(super) fn new(fd: BorrowedFd<'a>, size: usize, resize: bool) -> Self {
         let fi = info(fd);
         let kind = fi.map_or(FdKind::Other, |i| i.kind);
         let path = match fi {
             Some(i) if i.kind == FdKind::Pipe => {
-                let _ = sys::set_pipe_capacity(fd, size);
+                if resize && sys::pipe_capacity(fd).is_ok_and(|c| c < size) {
+                    let _ = sys::set_pipe_capacity(fd, size);
+                }
                 OutputPath::Tee
             }
             Some(i) if i.append => OutputPath::Copy, // splice refuses O_APPEND (FACTS B32)

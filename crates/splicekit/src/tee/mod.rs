@@ -129,6 +129,7 @@ impl From<FanError> for std::io::Error {
 pub struct FanOut<'a> {
     outputs: Vec<BorrowedFd<'a>>,
     pipe_size: usize,
+    resize_outputs: bool,
 }
 
 impl Default for FanOut<'_> {
@@ -143,6 +144,7 @@ impl<'a> FanOut<'a> {
         FanOut {
             outputs: Vec::new(),
             pipe_size: crate::DEFAULT_PIPE_SIZE,
+            resize_outputs: true,
         }
     }
 
@@ -156,6 +158,13 @@ impl<'a> FanOut<'a> {
     /// (`EPERM` above `/proc/sys/fs/pipe-max-size`) leaves a pipe as it is.
     pub fn pipe_size(mut self, size: usize) -> Self {
         self.pipe_size = size;
+        self
+    }
+
+    /// Whether output pipes are grown to the pipe size too (default yes: a 64 KiB output pipe
+    /// makes every round short). Output pipes are never shrunk.
+    pub fn resize_outputs(mut self, yes: bool) -> Self {
+        self.resize_outputs = yes;
         self
     }
 
@@ -174,7 +183,7 @@ impl<'a> FanOut<'a> {
         let mut outs = self
             .outputs
             .iter()
-            .map(|&fd| Out::new(fd, self.pipe_size))
+            .map(|&fd| Out::new(fd, self.pipe_size, self.resize_outputs))
             .collect::<Vec<_>>();
         let mut inp = match Input::new(input.as_fd(), self.pipe_size) {
             Ok(i) => i,

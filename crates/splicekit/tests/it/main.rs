@@ -4,5 +4,6 @@ mod conformance;
 mod failures;
 mod matrix;
 mod oracle;
+mod tee;
 mod util;
 mod vmsplice;

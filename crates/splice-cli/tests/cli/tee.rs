@@ -1,0 +1,171 @@
+//! `splice tee` against the system's GNU tee: outputs, stderr and exit status for every option
+//! and failure, and byte-exact outputs at the boundary sizes and past 1 GiB.
+
+use crate::util::*;
+
+/// Runs `script` once with `T=tee` and once with `T="$S tee"` in fresh directories holding
+/// `input`; returns (stdout, stderr, status, listing of the files with their hashes) for each.
+fn both(script: &str, input: &[u8]) -> [(String, String, Option<i32>, String); 2] {
+    ["tee", "$S tee"].map(|t| {
+        let d = Dir::new();
+        d.file("in", input);
+        std::fs::write(d.path().join("old"), b"kept\n").unwrap();
+        let full = format!("T=\"{t}\"; {script}");
+        let o = sh(&full, d.path());
+        let mut files: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let b = std::fs::read(e.path()).unwrap_or_default();
+                format!(
+                    "{} {} {}",
+                    e.file_name().to_string_lossy(),
+                    b.len(),
+                    sha(&b)
+                )
+            })
+            .collect();
+        files.sort();
+        (
+            sha(&o.stdout),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            o.status.code(),
+            files.join("\n"),
+        )
+    })
+}
+
+fn same(script: &str, input: &[u8]) {
+    let [gnu, ours] = both(script, input);
+    assert_eq!(ours.1, gnu.1, "stderr of: {script}");
+    assert_eq!(ours.2, gnu.2, "status of: {script}");
+    assert_eq!(ours.0, gnu.0, "stdout of: {script}");
+    assert_eq!(ours.3, gnu.3, "files after: {script}");
+}
+
+/// As `same`, for runs that stop part-way: how much was written before the stop depends on
+/// the chunk size (GNU tee reads 8 KiB at a time, splice tee up to a pipe's worth), so only
+/// the messages and the status are compared.
+fn same_stop(script: &str, input: &[u8]) {
+    let [gnu, ours] = both(script, input);
+    assert_eq!(ours.1, gnu.1, "stderr of: {script}");
+    assert_eq!(ours.2, gnu.2, "status of: {script}");
+}
+
+const MODES: [&str; 8] = [
+    "",
+    "-p",
+    "--output-error",
+    "--output-error=warn",
+    "--output-error=warn-nopipe",
+    "--output-error=exit",
+    "--output-error=exit-nopipe",
+    "-i -a",
+];
+
+#[test]
+fn outputs_match_gnu_tee_at_the_boundary_sizes() {
+    for n in SIZES.into_iter().chain([(3 << 20) + 1]) {
+        let input = data(n);
+        same("$T a b < in", &input);
+        same("cat in | $T a - b", &input);
+        same("$T -a old < in | $T c", &input);
+    }
+}
+
+#[test]
+fn every_mode_matches_gnu_tee_on_failing_outputs() {
+    let input = data(3 << 20);
+    for m in MODES {
+        // An unopenable file, a full device, a closed file descriptor for stdout.
+        same(&format!("$T {m} a /nonexistent/x b < in"), &input);
+        let stops = m.contains("=exit");
+        for script in [
+            format!("$T {m} a /dev/full b < in"),
+            format!("$T {m} a < in > /dev/full"),
+        ] {
+            if stops {
+                same_stop(&script, &input);
+            } else {
+                same(&script, &input);
+            }
+        }
+        same(&format!("$T {m} a 'my file' < in > /dev/null"), &input);
+        same(&format!("$T {m} < /"), &input);
+    }
+}
+
+#[test]
+fn every_mode_matches_gnu_tee_when_the_reader_leaves() {
+    // 16 MiB, more than any pipe holds, so the early exit of `head` is always seen.
+    let input = data(16 << 20);
+    for m in MODES {
+        for trap in ["", "trap '' PIPE;"] {
+            // When the run stops part-way (killed by SIGPIPE, or =exit), the files hold what
+            // was written before the stop, which depends on chunk sizes and timing; compare
+            // the status and messages only.
+            let exit_mode = m.contains("=exit") && !m.contains("nopipe");
+            let killed = !(m.contains("-p") || m.contains("output-error")) && trap.is_empty();
+            let script = format!(
+                "{trap} $T {m} a b < in | head -c 1000 > /dev/null; echo status ${{PIPESTATUS[0]}} >&2"
+            );
+            let [gnu, ours] = both(&script, &input);
+            assert_eq!(ours.1, gnu.1, "stderr of: {script}");
+            assert_eq!(ours.2, gnu.2, "status of: {script}");
+            if !exit_mode && !killed {
+                assert_eq!(ours.3, gnu.3, "files after: {script}");
+            }
+        }
+    }
+}
+
+#[test]
+fn usage_errors_match_gnu_tee() {
+    for args in [
+        "-q",
+        "--output-error=bogus",
+        "--output-error=e",
+        "--append=x",
+        "--bogus",
+    ] {
+        same(&format!("$T {args} < in"), b"x");
+    }
+    let d = Dir::new();
+    let o = sh("$S tee --help", d.path());
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("--output-error"));
+}
+
+#[test]
+fn ignore_interrupts_survives_sigint() {
+    let d = Dir::new();
+    // A SIGINT in the middle of the stream: with -i tee copies everything and exits 0;
+    // without it, it dies of the signal (130), as GNU tee does. (`set -m`: a background job
+    // of a non-interactive shell would otherwise start with SIGINT ignored.)
+    let run = |flags: &str| {
+        let o = sh(
+            &format!(
+                "set -m; (printf abc; sleep 0.6; printf def) | $S tee {flags} out > copy & \
+                 sleep 0.3; kill -INT $!; wait $!; echo $?; cat out copy"
+            ),
+            d.path(),
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(run("-i"), "0\nabcdefabcdef");
+    assert_eq!(run(""), "130\nabcabc");
+}
+
+#[test]
+fn more_than_a_gigabyte_reaches_every_output() {
+    let d = Dir::new();
+    let o = sh(
+        "$S gen -r 9 -c 1100M | sha256sum > want; \
+         $S gen -r 9 -c 1100M | $S tee f1 >(sha256sum > p1) | sha256sum > p0; sleep 0.5; \
+         sha256sum < f1 > h1; rm f1; cat want p0 p1 h1",
+        d.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines.iter().all(|l| *l == lines[0]), "{out}");
+}
