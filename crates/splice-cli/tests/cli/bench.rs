@@ -22,6 +22,16 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
         assert!(stdout.contains(case), "{case} missing from the table");
     }
     assert_eq!(json.matches("\"method\": \"splicekit::copy\"").count(), 5);
+    for case in ["tee-1-pipe", "tee-2-pipes", "tee-4-pipes", "tee-4-files"] {
+        for method in [
+            "read/write 128 KiB",
+            "read/write 8 KiB (GNU tee)",
+            "splicekit::FanOut",
+        ] {
+            let row = format!("\"case\": \"{case}\", \"method\": \"{method}\"");
+            assert!(json.contains(&row), "{row}");
+        }
+    }
     for case in ["gen-splice", "gen-read"] {
         for method in [
             "write() 1 MiB",

@@ -41,7 +41,7 @@ fn refuses_splice(e: &io::Error) -> bool {
 }
 
 impl<'a> Out<'a> {
-    pub(super) fn new(fd: BorrowedFd<'a>, size: usize, resize: bool) -> Self {
+    pub(super) fn new(fd: BorrowedFd<'a>, size: usize, resize: bool, splice_files: bool) -> Self {
         let fi = info(fd);
         let kind = fi.map_or(FdKind::Other, |i| i.kind);
         let path = match fi {
@@ -53,6 +53,7 @@ impl<'a> Out<'a> {
             }
             Some(i) if i.append => OutputPath::Copy, // splice refuses O_APPEND (FACTS B32)
             Some(i) => match i.kind {
+                FdKind::File if !splice_files => OutputPath::Copy,
                 FdKind::File | FdKind::CharDevice | FdKind::BlockDevice => OutputPath::TeeSplice,
                 FdKind::Socket(s) if !s.is_datagram() => OutputPath::TeeSplice,
                 _ => OutputPath::Copy,
@@ -78,6 +79,11 @@ impl<'a> Out<'a> {
     /// Whether a `splice` from the input may move the bytes into this output directly.
     pub(super) fn can_consume(&self) -> bool {
         self.path != OutputPath::Copy
+    }
+
+    /// Whether this output takes its bytes by `write(2)`.
+    pub(super) fn is_copy(&self) -> bool {
+        self.path == OutputPath::Copy
     }
 
     pub(super) fn detach(&mut self, e: Error) {
@@ -264,7 +270,7 @@ impl<'a> Out<'a> {
         Ok(())
     }
 
-    fn write_all(&mut self, mut data: &[u8]) -> Result<(), Error> {
+    pub(super) fn write_all(&mut self, mut data: &[u8]) -> Result<(), Error> {
         while !data.is_empty() {
             match sys::write(self.fd, data, None) {
                 Ok(0) => {

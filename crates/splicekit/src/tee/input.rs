@@ -21,6 +21,8 @@ pub(super) struct Input<'a> {
     copy: Option<Vec<u8>>,
     /// Bytes taken from the input so far.
     pub(super) taken: u64,
+    /// The most bytes one round takes (bounds the shared buffer).
+    round: usize,
 }
 
 impl<'a> Input<'a> {
@@ -46,6 +48,7 @@ impl<'a> Input<'a> {
             broker,
             copy,
             taken: 0,
+            round: size.max(64 << 10),
         })
     }
 
@@ -76,7 +79,7 @@ impl<'a> Input<'a> {
         loop {
             let n = sys::readable_bytes(self.fd).map_err(|e| self.err(Op::Stat, e))?;
             if n > 0 {
-                return Ok((n as usize).min(sys::MAX_RW_COUNT));
+                return Ok((n as usize).min(self.round));
             }
             if waited {
                 return Ok(0); // ready, yet empty: the writers are gone

@@ -36,8 +36,9 @@ impl Sink {
     }
 }
 
-/// The sink kinds, in rotation: pipe, file, /dev/null, unix socket, TCP socket, O_APPEND file.
-fn sink(i: usize) -> Sink {
+/// The sink kinds, in rotation: pipe, file (written from the shared copy), /dev/null, unix
+/// socket, TCP socket, O_APPEND file.
+fn sink(i: usize, splice_files: bool) -> Sink {
     match i % 6 {
         0 => {
             let (w, t) = drained_pipe(false);
@@ -53,7 +54,11 @@ fn sink(i: usize) -> Sink {
             Sink {
                 fd,
                 back: Back::File(f),
-                path: OutputPath::TeeSplice,
+                path: if splice_files {
+                    OutputPath::TeeSplice
+                } else {
+                    OutputPath::Copy
+                },
             }
         }
         2 => Sink {
@@ -108,10 +113,10 @@ fn input(k: usize, content: &[u8]) -> (OwnedFd, Option<JoinHandle<()>>) {
     }
 }
 
-fn fan(n_out: usize, in_kind: usize, content: &[u8]) {
-    let sinks: Vec<Sink> = (0..n_out).map(sink).collect();
+fn fan(n_out: usize, in_kind: usize, content: &[u8], splice_files: bool) {
+    let sinks: Vec<Sink> = (0..n_out).map(|i| sink(i, splice_files)).collect();
     let (inp, feeder) = input(in_kind, content);
-    let mut f = FanOut::new();
+    let mut f = FanOut::new().splice_files(splice_files);
     for s in &sinks {
         f = f.output(&s.fd);
     }
@@ -143,7 +148,10 @@ fn every_output_gets_every_byte() {
     for n_out in [1, 2, 4, 16] {
         for in_kind in 0..3 {
             for n in SIZES.into_iter().chain([(3 << 20) + 1]) {
-                fan(n_out, in_kind, &data(n));
+                fan(n_out, in_kind, &data(n), false);
+                if n_out == 4 {
+                    fan(n_out, in_kind, &data(n), true);
+                }
             }
         }
     }

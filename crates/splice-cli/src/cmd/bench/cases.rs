@@ -20,10 +20,14 @@ pub enum Case {
     TcpToTcp,
     GenToSplicer,
     GenToReader,
+    /// stdin pipe → N pipes with splicing readers.
+    TeePipes(usize),
+    /// stdin pipe → N files.
+    TeeFiles(usize),
 }
 
 impl Case {
-    pub const ALL: [Case; 7] = [
+    pub const ALL: [Case; 11] = [
         Case::FileToPipe,
         Case::FileToFile,
         Case::PipeToPipe,
@@ -31,7 +35,19 @@ impl Case {
         Case::TcpToTcp,
         Case::GenToSplicer,
         Case::GenToReader,
+        Case::TeePipes(1),
+        Case::TeePipes(2),
+        Case::TeePipes(4),
+        Case::TeeFiles(4),
     ];
+
+    /// The number of outputs of a fan-out case (0 for the others).
+    pub fn fan_out(self) -> usize {
+        match self {
+            Case::TeePipes(n) | Case::TeeFiles(n) => n,
+            _ => 0,
+        }
+    }
 
     /// Whether the case measures a generator (no source descriptor, no data file).
     pub fn is_gen(self) -> bool {
@@ -47,6 +63,10 @@ impl Case {
             Case::TcpToTcp => "tcp-tcp",
             Case::GenToSplicer => "gen-splice",
             Case::GenToReader => "gen-read",
+            Case::TeePipes(1) => "tee-1-pipe",
+            Case::TeePipes(2) => "tee-2-pipes",
+            Case::TeePipes(_) => "tee-4-pipes",
+            Case::TeeFiles(_) => "tee-4-files",
         }
     }
 
@@ -59,6 +79,8 @@ impl Case {
             Case::FileToTcp => "page-cached file into a 127.0.0.1 TCP socket; a receiver thread reads and discards",
             Case::TcpToTcp => "a sender writes into socket A; the method relays A -> B; a receiver reads and discards B",
             Case::GenToSplicer => "the method generates `y\\n` lines into a 1 MiB pipe; a reader thread splices it to /dev/null",
+            Case::TeePipes(_) => "a feeder splices the file into a 1 MiB stdin pipe; the method copies it to N pipes, each drained by a splicing reader",
+            Case::TeeFiles(_) => "a feeder splices SIZE/N bytes of the file into a 1 MiB stdin pipe; the method copies them to N new files in the data's directory",
             Case::GenToReader => "the method generates `y\\n` lines into a 1 MiB pipe; a reader thread copies it out with read(), 128 KiB at a time",
         }
     }
@@ -69,14 +91,37 @@ impl Case {
 pub struct Endpoints {
     pub src: OwnedFd,
     pub dst: OwnedFd,
+    /// The other outputs of a fan-out case (`dst` is the first).
+    pub more: Vec<OwnedFd>,
     helpers: Vec<JoinHandle<u64>>,
     out_path: Option<PathBuf>,
+    /// Files written by a fan-out case; each must hold every byte.
+    out_files: Vec<PathBuf>,
+    /// A feeder to join apart from the counting helpers.
+    feeder: Option<JoinHandle<u64>>,
+    /// A fan-out case: every output must receive every byte.
+    fan: bool,
 }
 
 impl Endpoints {
     pub fn finish(self) -> u64 {
         drop(self.src);
         drop(self.dst);
+        drop(self.more);
+        if let Some(f) = self.feeder {
+            let _ = f.join();
+        }
+        if self.fan {
+            // Fan-out: the least any output received.
+            let files = self.out_files.iter().map(|p| {
+                let n = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                let _ = std::fs::remove_file(p);
+                n
+            });
+            let files: Vec<u64> = files.collect();
+            let readers = self.helpers.into_iter().map(|h| h.join().unwrap_or(0));
+            return files.into_iter().chain(readers).min().unwrap_or(0);
+        }
         let got = self
             .helpers
             .into_iter()
@@ -103,6 +148,7 @@ pub fn setup(
     let file = || File::open(data).map(OwnedFd::from);
     let mut helpers = Vec::new();
     let mut out_path = None;
+    let (mut more, mut out_files, mut feeder) = (Vec::new(), Vec::new(), None);
     let (src, dst) = match case {
         Case::FileToPipe => {
             let (r, w) = sys::pipe(PipeFlags::CLOEXEC)?;
@@ -138,6 +184,26 @@ pub fn setup(
             });
             (File::open("/dev/null")?.into(), w)
         }
+        Case::TeePipes(n) | Case::TeeFiles(n) => {
+            let (r1, w1) = sys::pipe(PipeFlags::CLOEXEC)?;
+            let _ = sys::set_pipe_capacity(&w1, 1 << 20);
+            feeder = Some(splicing_feeder(file()?, w1, size));
+            let mut outs = Vec::new();
+            for i in 0..n {
+                if matches!(case, Case::TeePipes(_)) {
+                    let (r, w) = sys::pipe(PipeFlags::CLOEXEC)?;
+                    helpers.push(splicing_reader(r));
+                    outs.push(w);
+                } else {
+                    let p = dir.join(format!("splice-bench-tee-{}-{run}-{i}", std::process::id()));
+                    outs.push(File::create(&p)?.into());
+                    out_files.push(p);
+                }
+            }
+            let first = outs.remove(0);
+            more = outs;
+            (r1, first)
+        }
         Case::TcpToTcp => {
             let (a1, b1) = tcp_pair()?;
             let (a2, b2) = tcp_pair()?;
@@ -149,8 +215,12 @@ pub fn setup(
     Ok(Endpoints {
         src,
         dst,
+        more,
         helpers,
         out_path,
+        out_files,
+        feeder,
+        fan: case.fan_out() > 0,
     })
 }
 
@@ -198,7 +268,8 @@ fn splicing_feeder(f: OwnedFd, w: OwnedFd, size: u64) -> JoinHandle<u64> {
     std::thread::spawn(move || {
         let mut total = 0;
         while total < size {
-            match sys::splice(&f, None, &w, None, 1 << 20, SpliceFlags::MOVE) {
+            let want = (size - total).min(1 << 20) as usize;
+            match sys::splice(&f, None, &w, None, want, SpliceFlags::MOVE) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => total += n as u64,
             }

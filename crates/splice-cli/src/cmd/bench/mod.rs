@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::net::TcpStream;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Only these cases (file-pipe, file-file, pipe-pipe, file-tcp, tcp-tcp, gen-splice,
-    /// gen-read).
+    /// gen-read, tee-1-pipe, tee-2-pipes, tee-4-pipes, tee-4-files).
     #[arg(long = "case")]
     cases: Vec<String>,
     /// Directory for the generated data (default: the temp dir).
@@ -63,6 +63,10 @@ enum Method {
     Forced(&'static str, CopyOptions),
     /// A generator writing `y\n` lines: how, page size, bytes per call, spin on a full pipe.
     Gen(&'static str, How, PageSize, usize, bool),
+    /// Fan-out by read/write with a buffer of this size (as GNU tee does with 8 KiB).
+    TeeReadWrite(&'static str, usize),
+    /// Fan-out by `splicekit::FanOut`; with `true`, files are written by splice.
+    FanOut(bool),
 }
 
 impl Method {
@@ -71,12 +75,24 @@ impl Method {
             Method::ReadWrite => "read/write 128 KiB",
             Method::StdCopy => "std::io::copy",
             Method::Splicekit => "splicekit::copy",
-            Method::Forced(n, _) | Method::Gen(n, ..) => n,
+            Method::Forced(n, _) | Method::Gen(n, ..) | Method::TeeReadWrite(n, _) => n,
+            Method::FanOut(false) => "splicekit::FanOut",
+            Method::FanOut(true) => "FanOut, files by splice",
         }
     }
 }
 
 fn methods(case: Case) -> Vec<Method> {
+    if case.fan_out() > 0 {
+        return vec![
+            Method::TeeReadWrite("read/write 128 KiB", 128 << 10),
+            Method::TeeReadWrite("read/write 8 KiB (GNU tee)", 8 << 10),
+            Method::FanOut(false),
+        ]
+        .into_iter()
+        .chain(matches!(case, Case::TeeFiles(_)).then_some(Method::FanOut(true)))
+        .collect();
+    }
     if case.is_gen() {
         let (b, h, k) = (PageSize::Base, PageSize::Huge, 1 << 20);
         return vec![
@@ -168,7 +184,14 @@ fn run(a: &Args) -> std::io::Result<bool> {
     for case in selected {
         let ms = methods(case);
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); ms.len()];
-        let size = if case.is_gen() { a.gen_size } else { a.size };
+        let size = match case {
+            c if c.is_gen() => a.gen_size,
+            // Four outputs of the full size dirty 2 GiB of page cache per run, and the run
+            // then measures writeback throttling, not the method (seen: the same method 0.12
+            // to 0.98 GiB/s from run to run). A quarter of the size per output keeps it sane.
+            Case::TeeFiles(n) => a.size / n as u64,
+            _ => a.size,
+        };
         for run in 0..a.runs.max(1) {
             for (i, m) in ms.iter().enumerate() {
                 let s = measure(case, m, &data, size, &dir, run)?;
@@ -190,7 +213,10 @@ fn run(a: &Args) -> std::io::Result<bool> {
             .zip(&samples)
             .map(|(m, s)| Row::from_samples(case.name(), m.name(), s))
             .collect();
-        rows.extend(report::with_ratios(case_rows, !case.is_gen()));
+        rows.extend(report::with_ratios(
+            case_rows,
+            !case.is_gen() && case.fan_out() == 0,
+        ));
     }
     report::print_table(&rows, &Case::ALL.map(|c| (c.name(), c.about())));
     if let Some(p) = &a.json {
@@ -243,6 +269,23 @@ fn measure(
             produce::to_pipe(dst, &Content::Repeat(b"y\n".to_vec()), Some(size), *how, t)?;
             (None, 0)
         }
+        Method::TeeReadWrite(_, buf) => {
+            let outs: Vec<BorrowedFd<'_>> = std::iter::once(dst)
+                .chain(e.more.iter().map(|f| f.as_fd()))
+                .collect();
+            tee_read_write(src, &outs, *buf)?;
+            (None, 0)
+        }
+        Method::FanOut(splice_files) => {
+            let mut f = splicekit::FanOut::new()
+                .splice_files(*splice_files)
+                .output(&dst);
+            for o in &e.more {
+                f = f.output(o);
+            }
+            f.run(src).map_err(std::io::Error::from)?;
+            (None, 0)
+        }
         _ => copy_once(m, src, dst)?,
     };
     let cpu = thread_cpu() - c0;
@@ -267,7 +310,9 @@ fn copy_once(
         Method::StdCopy => return std_copy(src, dst).map(|_| (None, 0)),
         Method::Splicekit => CopyOptions::zero_copy(),
         Method::Forced(_, o) => o.clone(),
-        Method::Gen(..) => unreachable!("generators are run by `generate`"),
+        Method::Gen(..) | Method::TeeReadWrite(..) | Method::FanOut(_) => {
+            unreachable!("generators and fan-outs are run by `measure`")
+        }
     };
     let r = copy_with(src, dst, &opts)?;
     Ok((Some(r.strategy), r.syscalls))
@@ -300,6 +345,27 @@ fn std_copy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> std::io::Result<u64> {
         (true, true) => std::io::copy(&mut TcpStream::from(s), &mut TcpStream::from(d)),
         (false, true) => std::io::copy(&mut File::from(s), &mut TcpStream::from(d)),
         _ => std::io::copy(&mut File::from(s), &mut File::from(d)),
+    }
+}
+
+/// GNU tee's loop: read a buffer, write it to every output in turn.
+fn tee_read_write(
+    src: BorrowedFd<'_>,
+    outs: &[BorrowedFd<'_>],
+    size: usize,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; size];
+    loop {
+        let n = splicekit::sys::read(src, &mut buf, None)?;
+        if n == 0 {
+            return Ok(());
+        }
+        for &o in outs {
+            let mut done = 0;
+            while done < n {
+                done += splicekit::sys::write(o, &buf[done..n], None)?;
+            }
+        }
     }
 }
 

@@ -1,0 +1,83 @@
+//! One user-space copy of a round for all the outputs that take `write(2)`: read once, written
+//! to each, as GNU tee does — but only for those outputs.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use super::deliver::drop_bytes;
+use super::input_error;
+use crate::error::{Error, Op};
+use crate::kind::FdKind;
+use crate::pipe::Pipe;
+use crate::sys::{self, SpliceFlags};
+
+#[derive(Default)]
+pub(super) struct Shared {
+    pipe: Option<Pipe>,
+    buf: Vec<u8>,
+}
+
+fn err(op: Op, e: io::Error) -> Error {
+    input_error(op, FdKind::Pipe, 0, e)
+}
+
+impl Shared {
+    /// The first `n` bytes of the input pipe in memory: read straight out of it when
+    /// `consume` (no output moves them out), else copied by `tee` into a private pipe first
+    /// and read from there, leaving the input as it was.
+    pub(super) fn load(
+        &mut self,
+        input: BorrowedFd<'_>,
+        n: usize,
+        consume: bool,
+    ) -> Result<&[u8], Error> {
+        self.buf.resize(n.max(self.buf.len()), 0);
+        if consume {
+            read_exact(input, &mut self.buf[..n])?;
+            return Ok(&self.buf[..n]);
+        }
+        if self.pipe.is_none() {
+            let mut p = Pipe::new().map_err(|e| err(Op::Pipe, e))?;
+            // As many slots as the input, so one tee takes a whole round.
+            p.try_resize(sys::pipe_capacity(input).unwrap_or(n));
+            self.pipe = Some(p);
+        }
+        let p = self.pipe.as_ref().expect("created above");
+        let mut have = 0;
+        while have < n {
+            // tee copies from the head of the input: take all of it again, drop what was
+            // already read.
+            let m = loop {
+                match sys::tee(input, p.writer(), n, SpliceFlags::empty()) {
+                    Ok(m) => break m,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(err(Op::Tee, e)),
+                }
+            };
+            if m <= have {
+                drop_bytes(p.reader(), m).map_err(|e| err(Op::Splice, e))?;
+                let e = io::Error::other("tee made no progress into the shared pipe");
+                return Err(err(Op::Tee, e));
+            }
+            drop_bytes(p.reader(), have).map_err(|e| err(Op::Splice, e))?;
+            read_exact(p.reader(), &mut self.buf[have..m])?;
+            have = m;
+        }
+        Ok(&self.buf[..n])
+    }
+}
+
+fn read_exact(fd: BorrowedFd<'_>, mut buf: &mut [u8]) -> Result<(), Error> {
+    while !buf.is_empty() {
+        match sys::read(fd, buf, None) {
+            Ok(0) => {
+                let e = io::Error::new(io::ErrorKind::UnexpectedEof, "pipe ran dry");
+                return Err(err(Op::Read, e));
+            }
+            Ok(k) => buf = &mut buf[k..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(err(Op::Read, e)),
+        }
+    }
+    Ok(())
+}
