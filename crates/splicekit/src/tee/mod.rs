@@ -6,9 +6,9 @@
 //!
 //! * a pipe output gets them by `tee` (references, no copy);
 //! * a socket or device gets them by `tee` into its own private pipe, then `splice`;
-//! * a regular file, and an output that refuses splice (an `O_APPEND` file, a terminal, a
-//!   datagram socket), gets them by `tee` into its private pipe, then `read`/`write` — a copy
-//!   for that output only (files can opt in to splice: [`FanOut::splice_files`]);
+//! * regular files, and outputs that refuse splice (an `O_APPEND` file, a terminal, a
+//!   datagram socket), share one copy of the round in memory and get it by `write` (files
+//!   can opt in to splice: [`FanOut::splice_files`]);
 //! * the last output that can take a splice *moves* the bytes out of the input pipe, which
 //!   consumes them; if none can, they are spliced to `/dev/null`.
 //!
@@ -52,7 +52,8 @@ pub enum OutputPath {
     Tee,
     /// `tee(2)` into a private pipe, then `splice(2)` into the output.
     TeeSplice,
-    /// `tee(2)` into a private pipe, then `read`/`write` (the output refused splice).
+    /// `write(2)` from one in-memory copy of the round shared by every such output (regular
+    /// files by default, and outputs that refuse splice).
     Copy,
 }
 
@@ -61,7 +62,7 @@ impl fmt::Display for OutputPath {
         f.write_str(match self {
             OutputPath::Tee => "tee",
             OutputPath::TeeSplice => "tee+splice",
-            OutputPath::Copy => "tee+read/write",
+            OutputPath::Copy => "write",
         })
     }
 }
@@ -173,12 +174,13 @@ impl<'a> FanOut<'a> {
         self
     }
 
-    /// Whether regular files receive their bytes by `splice` from their private pipe (`true`)
-    /// or by `read` from it and `write` (`false`, the default). Measured here (ext4, Linux
-    /// 6.18, input spliced from the page cache, 2 or more outputs): splice into files ran
-    /// either 2.4× faster than GNU tee or 2× slower, from run to run, while read/write from
-    /// the private pipe held 2.3× faster on every run. `splice bench --case tee-4-files`
-    /// measures both.
+    /// Whether regular files receive their bytes by `splice` from a private pipe (`true`) or
+    /// by `write` from one copy of the round shared by all such outputs (`false`, the
+    /// default, GNU tee's own way but only for these outputs). Measured here (ext4, Linux
+    /// 6.18, four file outputs, `splice bench --case tee-4-files`, which runs both): splice
+    /// into the files ran at the read/write baseline on some runs and at 0.15× on others
+    /// (kernel time in the page-cache copy); the shared copy in 128 KiB writes held 0.99–1.03×
+    /// on every run.
     pub fn splice_files(mut self, yes: bool) -> Self {
         self.splice_files = yes;
         self
