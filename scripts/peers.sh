@@ -59,3 +59,14 @@ hyperfine -N --warmup 1 --runs 5 --export-markdown "$table" \
   -n "GNU yes" "bash -c 'yes | python3 $counter $n'" \
   -n "uutils yes" "bash -c '$uuyes | python3 $counter $n'" >/dev/null
 cat "$table"
+
+echo
+echo "== tee: ${size} MiB from tmpfs into stdout + 3 pipes, each drained by a splicing reader"
+uutee=/usr/lib/cargo/bin/coreutils/tee
+r="$S cat > /dev/null"
+outs=">($r) >($r) >($r)"
+hyperfine -N --warmup 1 --runs 5 --export-markdown "$table" \
+  -n "splice tee" "bash -c '$S cat $data | $S tee $outs | $r'" \
+  -n "GNU tee" "bash -c '$S cat $data | tee $outs | $r'" \
+  -n "uutils tee" "bash -c '$S cat $data | $uutee $outs | $r'" >/dev/null
+cat "$table"
