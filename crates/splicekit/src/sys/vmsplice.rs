@@ -52,7 +52,7 @@ pub unsafe fn vmsplice(
 /// as references to their pages, and returns the bytes queued (possibly fewer than asked; a
 /// blocking call waits for room for at least some).
 ///
-/// Safe because [`FrozenPages`] can never be written again by anyone, so whatever the reader
+/// Safe because [`FrozenPages`](super::FrozenPages) can never be written again by anyone, so whatever the reader
 /// does with the references (read them, splice them onward to other pipes, keep them for
 /// hours) it sees exactly these bytes. Errors as [`vmsplice`]: `EBADF` not a pipe's write end
 /// (read-only descriptors are refused before the call, as the kernel would write into them),
