@@ -7,10 +7,11 @@ pub mod cat;
 mod cat_format;
 pub mod gen;
 mod getopt;
+pub mod pv;
 pub mod tee;
 
 /// The tools the binary can act as.
-const TOOLS: [&str; 4] = ["cat", "tee", "gen", "bench"];
+const TOOLS: [&str; 5] = ["cat", "tee", "pv", "gen", "bench"];
 
 pub const USAGE: &str = "\
 usage: splice <command> [args...]
@@ -18,6 +19,7 @@ usage: splice <command> [args...]
 commands:
   cat     concatenate files to standard output (drop-in for GNU cat)
   tee     copy standard input to standard output and files (drop-in for GNU tee)
+  pv      move data to standard output, showing progress (like pv, without copying)
   gen     generate bytes (like yes, zeros or seeded random) at memory speed
   bench   measure every copy path against read/write on generated data
 
@@ -33,6 +35,7 @@ pub fn run(name: &str, args: &[OsString]) -> u8 {
     match name {
         "cat" => cat::main(args),
         "tee" => tee::main(args),
+        "pv" => pv::main(args),
         "gen" => gen::main(args),
         "bench" => bench::main(args),
         "-h" | "--help" | "help" => {

@@ -4,5 +4,6 @@ mod bench;
 mod cat;
 mod faults;
 mod gen;
+mod pv;
 mod tee;
 mod util;

@@ -1,0 +1,308 @@
+//! The progress display shared by `splice pv` and the `--progress` flags: a byte counter the
+//! copying thread bumps, and a display thread that redraws a pv-style line on stderr.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What to show, as pv's -p -t -e -r -b -n -N options choose.
+#[derive(Debug, Clone, Default)]
+pub struct Look {
+    pub progress: bool,
+    pub timer: bool,
+    pub eta: bool,
+    pub rate: bool,
+    pub bytes: bool,
+    /// `-n`: an integer percentage (or byte count without a size) per line, no bar.
+    pub numeric: bool,
+    pub name: Option<String>,
+    /// The expected total, for the bar, the percentage and the ETA.
+    pub size: Option<u64>,
+    pub interval: Duration,
+    /// `-W`: stay silent until the first byte.
+    pub wait_first: bool,
+}
+
+impl Look {
+    /// pv's default: everything but numeric.
+    pub fn full(size: Option<u64>) -> Look {
+        Look {
+            progress: true,
+            timer: true,
+            eta: true,
+            rate: true,
+            bytes: true,
+            size,
+            interval: Duration::from_secs(1),
+            ..Look::default()
+        }
+    }
+}
+
+struct State {
+    bytes: AtomicU64,
+    done: AtomicBool,
+    wake: Condvar,
+    lock: Mutex<()>,
+}
+
+/// A running meter; `finish` draws the final line.
+pub struct Meter {
+    state: Arc<State>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Meter {
+    /// Starts the display thread (a small stack: it only formats a line).
+    pub fn start(look: Look) -> Meter {
+        let state = Arc::new(State {
+            bytes: AtomicU64::new(0),
+            done: AtomicBool::new(false),
+            wake: Condvar::new(),
+            lock: Mutex::new(()),
+        });
+        let s = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("pv-display".into())
+            .stack_size(64 << 10)
+            .spawn(move || display(&s, &look))
+            .ok();
+        Meter { state, thread }
+    }
+
+    /// Counts `n` more bytes.
+    pub fn add(&self, n: u64) {
+        self.state.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Stops the display after a last redraw.
+    pub fn finish(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.state.done.store(true, Ordering::SeqCst);
+        {
+            let _g = self.state.lock.lock();
+            self.state.wake.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn display(s: &State, look: &Look) {
+    let start = Instant::now();
+    let mut first: Option<Instant> = None;
+    let (mut last_bytes, mut last_t) = (0u64, start);
+    let mut drawn = false;
+    loop {
+        let done = {
+            let g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+            if !s.done.load(Ordering::SeqCst) {
+                let _ = s.wake.wait_timeout(g, look.interval);
+            }
+            s.done.load(Ordering::SeqCst)
+        };
+        let now = Instant::now();
+        let bytes = s.bytes.load(Ordering::Relaxed);
+        if bytes > 0 && first.is_none() {
+            first = Some(now);
+        }
+        let t0 = if look.wait_first { first } else { Some(start) };
+        if let Some(t0) = t0 {
+            let dt = now.duration_since(last_t).as_secs_f64().max(1e-9);
+            let elapsed = now.duration_since(t0);
+            // The rate over the last interval while running, the average at the end (pv).
+            let rate = if done {
+                bytes as f64 / elapsed.as_secs_f64().max(1e-9)
+            } else {
+                (bytes - last_bytes) as f64 / dt
+            };
+            let avg = bytes as f64 / elapsed.as_secs_f64().max(1e-9);
+            let line = render(look, bytes, elapsed, rate, avg, width());
+            let mut err = std::io::stderr().lock();
+            let _ = if look.numeric {
+                writeln!(err, "{line}")
+            } else {
+                write!(err, "{line}\r")
+            };
+            drawn = true;
+        }
+        (last_bytes, last_t) = (bytes, now);
+        if done {
+            if drawn && !look.numeric {
+                let _ = writeln!(std::io::stderr());
+            }
+            return;
+        }
+    }
+}
+
+/// The terminal's width from stderr, or 80.
+fn width() -> usize {
+    rustix::termios::tcgetwinsize(std::io::stderr().as_fd())
+        .ok()
+        .map(|w| w.ws_col as usize)
+        .filter(|&c| c > 0)
+        .unwrap_or(80)
+}
+
+/// One display line.
+pub fn render(
+    look: &Look,
+    bytes: u64,
+    elapsed: Duration,
+    rate: f64,
+    avg: f64,
+    cols: usize,
+) -> String {
+    if look.numeric {
+        return match look.size {
+            Some(sz) if !look.bytes => pct(bytes, sz).to_string(),
+            _ => bytes.to_string(),
+        };
+    }
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(n) = &look.name {
+        parts.push(format!("{n:>9}:"));
+    }
+    if look.bytes {
+        parts.push(human(bytes as f64, ""));
+    }
+    if look.timer {
+        parts.push(clock(elapsed.as_secs()));
+    }
+    if look.rate {
+        parts.push(format!("[{}]", human(rate, "/s")));
+    }
+    let mut tail = Vec::new();
+    if look.eta {
+        if let Some(sz) = look.size {
+            let left = sz.saturating_sub(bytes) as f64;
+            let eta = if avg > 0.0 {
+                (left / avg).ceil() as u64
+            } else {
+                0
+            };
+            tail.push(format!("ETA {}", clock(eta)));
+        }
+    }
+    if look.progress {
+        let head = parts.join(" ");
+        let tail_s = tail.join(" ");
+        let (inner, pct_s) = match look.size {
+            Some(sz) => (format!("{}%", pct(bytes, sz)), true),
+            None => (String::new(), false),
+        };
+        let fixed = head.len() + tail_s.len() + inner.len() + 6;
+        let w = cols.saturating_sub(fixed).clamp(3, 200);
+        let bar = match look.size {
+            Some(sz) => {
+                let filled = ((bytes.min(sz) as f64 / sz.max(1) as f64) * w as f64) as usize;
+                let mut b = "=".repeat(filled.min(w));
+                if filled < w {
+                    b.push('>');
+                    b.push_str(&" ".repeat(w - filled - 1));
+                }
+                b
+            }
+            None => {
+                // A moving <=> when the size is unknown.
+                let pos = (elapsed.as_secs() as usize) % w.saturating_sub(2).max(1);
+                format!(
+                    "{}<=>{}",
+                    " ".repeat(pos),
+                    " ".repeat(w.saturating_sub(pos + 3))
+                )
+            }
+        };
+        parts.push(format!("[{bar}]"));
+        if pct_s {
+            parts.push(inner);
+        }
+    }
+    parts.extend(tail);
+    parts.join(" ")
+}
+
+fn pct(bytes: u64, size: u64) -> u64 {
+    bytes
+        .saturating_mul(100)
+        .checked_div(size)
+        .map_or(100, |p| p.min(100))
+}
+
+/// `H:MM:SS`.
+pub fn clock(s: u64) -> String {
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// pv's sizes: three significant digits and a binary unit (`10.0MiB`, `512KiB`, `1.00GiB`).
+pub fn human(v: f64, suffix: &str) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let (mut v, mut u) = (v.max(0.0), 0);
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    // Decide the decimals on the rounded value, so 9.999 shows as 10.0, not 10.00.
+    let num = if u == 0 {
+        format!("{v:.0}")
+    } else if v < 9.995 {
+        format!("{v:.2}")
+    } else if v < 99.95 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    };
+    format!("{num}{}{suffix}", UNITS[u])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_pv() {
+        assert_eq!(human(10.0 * 1048576.0, ""), "10.0MiB");
+        assert_eq!(human(1073741824.0, ""), "1.00GiB");
+        assert_eq!(human(512.0 * 1024.0, "/s"), "512KiB/s");
+        assert_eq!(human(999.0, ""), "999B");
+        assert_eq!(human(9.999 * 1048576.0, "/s"), "10.0MiB/s");
+        assert_eq!(human(99.99 * 1048576.0, ""), "100MiB");
+        assert_eq!(clock(3725), "1:02:05");
+    }
+
+    #[test]
+    fn a_known_size_draws_a_bar_percentage_and_eta() {
+        let look = Look::full(Some(100 << 20));
+        let l = render(
+            &look,
+            50 << 20,
+            Duration::from_secs(2),
+            25.0 * 1048576.0,
+            25.0 * 1048576.0,
+            80,
+        );
+        assert!(l.starts_with("50.0MiB 0:00:02 [25.0MiB/s] [="), "{l}");
+        assert!(l.ends_with("] 50% ETA 0:00:02"), "{l}");
+        assert!(l.len() <= 80, "{} > 80: {l}", l.len());
+        let n = Look {
+            numeric: true,
+            bytes: false,
+            ..look
+        };
+        assert_eq!(render(&n, 50 << 20, Duration::ZERO, 0.0, 0.0, 80), "50");
+    }
+}

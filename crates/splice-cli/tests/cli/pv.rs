@@ -1,0 +1,152 @@
+//! `splice pv`: byte-exact output for files, pipes and several inputs; the rate limit; numeric
+//! output; the display on a real terminal (tmux); pv's errors.
+
+use std::time::Instant;
+
+use crate::util::*;
+
+fn run(script: &str, d: &Dir) -> (Vec<u8>, String, Option<i32>) {
+    let o = sh(script, d.path());
+    (
+        o.stdout,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        o.status.code(),
+    )
+}
+
+#[test]
+fn output_is_byte_exact_for_files_pipes_and_several_inputs() {
+    let d = Dir::new();
+    for n in SIZES.into_iter().chain([(3 << 20) + 1]) {
+        let a = data(n);
+        let b = data(n + 7);
+        d.file("a", &a);
+        d.file("b", &b);
+        let both = [a.as_slice(), b.as_slice()].concat();
+        for (script, want) in [
+            ("$S pv -q a", &a),
+            ("cat a | $S pv -q", &a),
+            ("$S pv -q a b", &both),
+            ("cat b | $S pv -q a - ", &both),
+            // The display on stderr never reaches stdout.
+            ("$S pv -f a b 2>/dev/null", &both),
+            (
+                "$S pv -f -C a b 2>&1 >/dev/null | cat > /dev/null; $S pv -q -C a b",
+                &both,
+            ),
+        ] {
+            let (out, err, st) = run(script, &d);
+            assert_eq!(st, Some(0), "{script}: {err}");
+            assert_eq!(sha(&out), sha(want), "{script} at {n}");
+        }
+    }
+}
+
+#[test]
+fn more_than_a_gigabyte_passes_unchanged() {
+    let d = Dir::new();
+    let (out, err, _) = run(
+        "$S gen -r 5 -c 1100M | sha256sum; $S gen -r 5 -c 1100M | $S pv -f -i 0.2 2>err | sha256sum; tail -c 200 err",
+        &d,
+    );
+    let out = String::from_utf8_lossy(&out);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], lines[1], "{err}");
+    assert!(out.contains("1.07GiB"), "final total shown: {out}");
+}
+
+#[test]
+fn the_rate_limit_holds_within_five_percent() {
+    let d = Dir::new();
+    // 6 MiB at 2 MiB/s: 3 seconds. Faster would break the limit; slower is noise (within a
+    // generous bound, for a shared machine).
+    let t = Instant::now();
+    let (out, err, st) = run("$S gen -c 6M | $S pv -q -L 2M | wc -c", &d);
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(st, Some(0), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "6291456");
+    let rate = 6.0 / secs;
+    assert!(rate <= 2.0 * 1.05, "{rate:.3} MiB/s over {secs:.2} s");
+    assert!(rate >= 2.0 * 0.85, "{rate:.3} MiB/s over {secs:.2} s");
+}
+
+#[test]
+fn numeric_output_is_one_rising_percentage_per_line() {
+    let d = Dir::new();
+    d.file("f", &data(4 << 20));
+    let (_, err, st) = run("$S pv -n -i 0.1 -L 8M f > /dev/null", &d);
+    assert_eq!(st, Some(0));
+    let v: Vec<u64> = err.lines().map(|l| l.trim().parse().expect(l)).collect();
+    assert!(v.len() >= 3, "{err}");
+    assert!(v.windows(2).all(|w| w[0] <= w[1]), "{err}");
+    assert_eq!(v.last(), Some(&100));
+    // With -b the numbers are byte counts, ending at the total.
+    let (_, err, _) = run("$S pv -n -b -i 0.1 -L 8M f > /dev/null", &d);
+    assert_eq!(err.lines().last(), Some("4194304"));
+}
+
+#[test]
+fn errors_read_like_pv() {
+    let d = Dir::new();
+    d.file("a", b"abc");
+    let (out, err, st) = run("$S pv -q /nonexistent a", &d);
+    assert_eq!(out, b"abc");
+    assert_eq!(err, "pv: /nonexistent: No such file or directory\n");
+    assert_eq!(st, Some(2));
+    let (_, err, st) = run("$S pv -Z", &d);
+    assert!(err.starts_with("pv: invalid option -- 'Z'"), "{err}");
+    assert_eq!(st, Some(2));
+    let (_, err, _) = run("$S pv -q a > /dev/full", &d);
+    assert_eq!(err, "pv: write failed: No space left on device\n");
+}
+
+#[test]
+fn a_terminal_shows_bar_rate_and_final_total() {
+    let d = Dir::new();
+    d.file("f", &data(24 << 20));
+    let have = std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        println!("skipped: tmux is not installed");
+        return;
+    }
+    let sock = d.path().join("tmux.sock");
+    let sock = sock.to_string_lossy();
+    let tm = |args: &str| sh(&format!("tmux -S {sock} {args}"), d.path());
+    tm(&format!(
+        "new-session -d -x 100 -y 6 \"cd {}; $S pv -s 24M -L 8M f > /dev/null; echo done; sleep 30\"",
+        d.path().display()
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(1600));
+    let mid = String::from_utf8_lossy(&tm("capture-pane -p").stdout).into_owned();
+    std::thread::sleep(std::time::Duration::from_millis(2400));
+    let end = String::from_utf8_lossy(&tm("capture-pane -p").stdout).into_owned();
+    tm("kill-server");
+    let line = mid
+        .lines()
+        .find(|l| l.contains("MiB/s]"))
+        .unwrap_or_else(|| panic!("{mid}"));
+    assert!(
+        line.contains("0:00:01") && line.contains("[8.00MiB/s]"),
+        "{line}"
+    );
+    assert!(
+        line.contains("=>") && line.contains("% ETA 0:00:0"),
+        "{line}"
+    );
+    assert!(line.len() <= 100, "fits the 100-column terminal: {line}");
+    let last = end
+        .lines()
+        .find(|l| l.contains("24.0MiB"))
+        .unwrap_or_else(|| panic!("{end}"));
+    assert!(last.contains("100%") && last.contains("0:00:03"), "{last}");
+    assert!(end.contains("done"));
+    // One line, redrawn in place: the pane holds a single display line.
+    assert_eq!(
+        end.lines().filter(|l| l.contains("MiB/s]")).count(),
+        1,
+        "{end}"
+    );
+}
