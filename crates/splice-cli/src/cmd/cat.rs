@@ -82,6 +82,12 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         short: None,
+        long: Some("progress"),
+        arg: None,
+        key: "progress",
+    },
+    Spec {
+        short: None,
         long: Some("help"),
         arg: None,
         key: "help",
@@ -111,6 +117,7 @@ sendfile, copy_file_range) and fall back to read/write where a descriptor refuse
   -u                       (ignored)
   -v, --show-nonprinting   show control and high bytes with ^ and M- notation
       --strategy           report on stderr how each input was moved
+      --progress           show pv's progress line on stderr
       --help               show this help and exit
       --version            show version information and exit
 
@@ -129,7 +136,7 @@ pub fn main(args: &[OsString]) -> u8 {
         }
     };
     let mut fmt = Format::default();
-    let mut report = false;
+    let (mut report, mut progress) = (false, false);
     for f in &found {
         match f.key {
             "A" => (fmt.nonprinting, fmt.ends, fmt.tabs) = (true, true, true),
@@ -142,6 +149,7 @@ pub fn main(args: &[OsString]) -> u8 {
             "T" => fmt.tabs = true,
             "v" => fmt.nonprinting = true,
             "strategy" => report = true,
+            "progress" => progress = true,
             "help" => {
                 println!("{HELP}");
                 return 0;
@@ -160,6 +168,8 @@ pub fn main(args: &[OsString]) -> u8 {
     let out = stdout.as_fd();
     let out_info = FdInfo::of(out).ok();
     let mut formatter = fmt.any().then(|| Formatter::new(fmt));
+    let meter = super::pv::meter::progress(progress, super::pv::total_size(&operands));
+    let tick = |n: u64| super::pv::meter::tick(&meter, n);
     let mut status = 0;
     for name in &operands {
         let shown = name.to_string_lossy();
@@ -187,8 +197,8 @@ pub fn main(args: &[OsString]) -> u8 {
             }
         }
         let res = match formatter.as_mut() {
-            Some(f) => f.run(input, out),
-            None => fast_copy(input, out, report, &shown),
+            Some(f) => f.run(input, out, &tick),
+            None => fast_copy(input, out, report, &shown, meter.is_some().then_some(&tick)),
         };
         match res {
             Ok(()) => {}
@@ -229,8 +239,27 @@ fn fast_copy(
     out: BorrowedFd<'_>,
     report: bool,
     name: &str,
+    tick: Option<&dyn Fn(u64)>,
 ) -> Result<(), (Side, io::Error)> {
     let opts = CopyOptions::zero_copy();
+    if let Some(tick) = tick {
+        // With a progress line: 1 MiB per engine call, counted as it goes.
+        loop {
+            let step = CopyOptions {
+                len: Some(1 << 20),
+                ..opts.clone()
+            };
+            match copy_with(input, out, &step) {
+                Ok(r) if r.bytes == 0 => return Ok(()),
+                Ok(r) => tick(r.bytes),
+                Err(e) => {
+                    tick(e.bytes_moved());
+                    let side = e.side();
+                    return Err((side, e.into_io_error()));
+                }
+            }
+        }
+    }
     match copy_with(input, out, &opts) {
         Ok(r) => {
             if report {

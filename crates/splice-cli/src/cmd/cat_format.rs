@@ -59,6 +59,7 @@ impl Formatter {
         &mut self,
         input: BorrowedFd<'_>,
         out: BorrowedFd<'_>,
+        tick: &dyn Fn(u64),
     ) -> Result<(), (Side, io::Error)> {
         let mut buf = vec![0u8; BUF];
         loop {
@@ -72,6 +73,7 @@ impl Formatter {
                 }
                 Err(e) => return Err((Side::Input, e)),
             };
+            tick(n as u64);
             self.feed(&buf[..n]);
             if self.out.len() >= BUF {
                 self.flush(out).map_err(|e| (Side::Output, e))?;

@@ -38,6 +38,12 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         short: None,
+        long: Some("progress"),
+        arg: None,
+        key: "progress",
+    },
+    Spec {
+        short: None,
         long: Some("help"),
         arg: None,
         key: "help",
@@ -60,6 +66,7 @@ that refuse splice.
   -i, --ignore-interrupts   ignore interrupt signals
   -p                        diagnose errors writing to non pipes
       --output-error[=MODE]   set behavior on write error.  See MODE below
+      --progress    show pv's progress line on stderr
       --help        display this help and exit
       --version     output version information and exit
 
@@ -102,11 +109,13 @@ pub fn main(args: &[OsString]) -> u8 {
         Err(msg) => return usage_error(&msg),
     };
     let (mut append, mut ignore_int, mut mode) = (false, false, Mode::Sigpipe);
+    let mut progress = false;
     for f in &found {
         match f.key {
             "a" => append = true,
             "i" => ignore_int = true,
             "p" => mode = Mode::WarnNoPipe,
+            "progress" => progress = true,
             // As in GNU tee, a bare --output-error means warn-nopipe, like -p.
             "output-error" => match f.value.as_deref() {
                 None => mode = Mode::WarnNoPipe,
@@ -139,7 +148,7 @@ pub fn main(args: &[OsString]) -> u8 {
     if ignore_int {
         let _ = splicekit::sys::ignore_sigint();
     }
-    run(&operands, append, mode)
+    run(&operands, append, mode, progress)
 }
 
 /// GNU's argmatch: exact names or unambiguous prefixes.
@@ -166,7 +175,10 @@ fn parse_mode(v: &str) -> Result<Mode, String> {
     ))
 }
 
-fn run(operands: &[OsString], append: bool, mode: Mode) -> u8 {
+fn run(operands: &[OsString], append: bool, mode: Mode, progress: bool) -> u8 {
+    let stdin_size = super::pv::total_size(&["-".into()]);
+    let meter = super::pv::meter::progress(progress, stdin_size);
+    let tick = |n: u64| super::pv::meter::tick(&meter, n);
     let mut status = 0;
     let mut names = vec!["'standard output'".to_string()];
     let mut files: Vec<File> = Vec::new();
@@ -195,7 +207,7 @@ fn run(operands: &[OsString], append: bool, mode: Mode) -> u8 {
         }
     }
     let stdout = io::stdout();
-    let mut fan = FanOut::new().output(&stdout);
+    let mut fan = FanOut::new().on_progress(&tick).output(&stdout);
     for f in &files {
         fan = fan.output(f);
     }

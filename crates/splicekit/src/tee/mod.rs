@@ -135,6 +135,7 @@ pub struct FanOut<'a> {
     pipe_size: usize,
     resize_outputs: bool,
     splice_files: bool,
+    progress: Option<&'a dyn Fn(u64)>,
 }
 
 impl Default for FanOut<'_> {
@@ -151,6 +152,7 @@ impl<'a> FanOut<'a> {
             pipe_size: crate::DEFAULT_PIPE_SIZE,
             resize_outputs: true,
             splice_files: false,
+            progress: None,
         }
     }
 
@@ -183,6 +185,13 @@ impl<'a> FanOut<'a> {
     /// on every run.
     pub fn splice_files(mut self, yes: bool) -> Self {
         self.splice_files = yes;
+        self
+    }
+
+    /// Calls `f(n)` after each round with the bytes every live output just received, for a
+    /// progress display.
+    pub fn on_progress(mut self, f: &'a dyn Fn(u64)) -> Self {
+        self.progress = Some(f);
         self
     }
 
@@ -264,6 +273,9 @@ impl<'a> FanOut<'a> {
             }
             if let Err(e) = inp.discard(left) {
                 return Err(stopped(e, None, inp.taken, outs));
+            }
+            if let Some(f) = self.progress {
+                f(n as u64);
             }
         }
         Ok(report(inp.taken, outs))

@@ -42,6 +42,9 @@ struct Args {
     /// Directory for the generated data (default: the temp dir).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Show pv's progress line on stderr (bytes moved by all runs so far).
+    #[arg(long)]
+    progress: bool,
     /// Also write the table as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -181,17 +184,15 @@ fn run(a: &Args) -> std::io::Result<bool> {
     );
     let mut rows = Vec::new();
     let mut ok = true;
+    let total: u64 = selected
+        .iter()
+        .map(|&c| case_size(a, c) * methods(c).len() as u64 * a.runs.max(1) as u64)
+        .sum();
+    let meter = super::pv::meter::progress(a.progress, Some(total));
     for case in selected {
         let ms = methods(case);
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); ms.len()];
-        let size = match case {
-            c if c.is_gen() => a.gen_size,
-            // Four outputs of the full size dirty 2 GiB of page cache per run, and the run
-            // then measures writeback throttling, not the method (seen: the same method 0.12
-            // to 0.98 GiB/s from run to run). A quarter of the size per output keeps it sane.
-            Case::TeeFiles(n) => a.size / n as u64,
-            _ => a.size,
-        };
+        let size = case_size(a, case);
         for run in 0..a.runs.max(1) {
             for (i, m) in ms.iter().enumerate() {
                 let s = measure(case, m, &data, size, &dir, run)?;
@@ -205,6 +206,7 @@ fn run(a: &Args) -> std::io::Result<bool> {
                     );
                     ok = false;
                 }
+                super::pv::meter::tick(&meter, s.delivered);
                 samples[i].push(s);
             }
         }
@@ -218,6 +220,7 @@ fn run(a: &Args) -> std::io::Result<bool> {
             !case.is_gen() && case.fan_out() == 0,
         ));
     }
+    drop(meter);
     report::print_table(&rows, &Case::ALL.map(|c| (c.name(), c.about())));
     if let Some(p) = &a.json {
         std::fs::write(p, report::json(&rows, a.size, a.runs))?;
@@ -228,6 +231,18 @@ fn run(a: &Args) -> std::io::Result<bool> {
         println!("wrote {}", p.display());
     }
     Ok(ok)
+}
+
+/// Bytes per run of `case`.
+fn case_size(a: &Args, case: Case) -> u64 {
+    match case {
+        c if c.is_gen() => a.gen_size,
+        // Four outputs of the full size dirty 2 GiB of page cache per run, and the run then
+        // measures writeback throttling, not the method (seen: the same method 0.12 to 0.98
+        // GiB/s from run to run). A quarter of the size per output keeps it sane.
+        Case::TeeFiles(n) => a.size / n as u64,
+        _ => a.size,
+    }
 }
 
 struct Cleanup(PathBuf);
@@ -266,7 +281,8 @@ fn measure(
                 pages: *pages,
                 spin: *spin,
             };
-            produce::to_pipe(dst, &Content::Repeat(b"y\n".to_vec()), Some(size), *how, t)?;
+            let y = Content::Repeat(b"y\n".to_vec());
+            produce::to_pipe(dst, &y, Some(size), *how, t, &|_| {})?;
             (None, 0)
         }
         Method::TeeReadWrite(_, buf) => {

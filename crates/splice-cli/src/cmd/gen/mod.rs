@@ -69,6 +69,12 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         short: None,
+        long: Some("progress"),
+        arg: None,
+        key: "progress",
+    },
+    Spec {
+        short: None,
         long: Some("help"),
         arg: None,
         key: "help",
@@ -97,6 +103,7 @@ buffers; into anything else they go through a private pipe and the copy engine.
                       busy-waits up to 200 us first, which saves a wake-up)
       --pipe-size SIZE  resize a pipe on standard output to SIZE first (default 1M;
                       0 leaves it as it is)
+      --progress      show pv's progress line on stderr
       --help          show this help and exit
       --version       show version information and exit
 
@@ -109,6 +116,7 @@ struct Opts {
     how: Option<How>,
     tuning: Tuning,
     pipe_size: usize,
+    progress: bool,
 }
 
 fn usage_error(msg: &str) -> u8 {
@@ -138,7 +146,9 @@ pub fn main(args: &[OsString]) -> u8 {
         let _ = splicekit::sys::set_pipe_capacity(out, o.pipe_size);
     }
     let how = o.how.unwrap_or_else(|| How::best_for(&o.content));
-    match produce::to_any(out, &o.content, o.limit, how, o.tuning) {
+    let meter = super::pv::meter::progress(o.progress, o.limit);
+    let tick = |n: u64| super::pv::meter::tick(&meter, n);
+    match produce::to_any(out, &o.content, o.limit, how, o.tuning, &tick) {
         Ok(_) => 0,
         Err(e) => {
             eprintln!("gen: standard output: {}", strerror(&e));
@@ -160,12 +170,14 @@ fn options(found: &[getopt::Found], operands: &[OsString]) -> Result<Option<Opts
             ..Tuning::default()
         },
         pipe_size: 1 << 20,
+        progress: false,
     };
     for f in found {
         let v = f.value.as_deref().unwrap_or_default();
         match f.key {
             "zero" => zero = true,
             "no-spin" => o.tuning.spin = false,
+            "progress" => o.progress = true,
             "random" => {
                 seed = Some(
                     v.parse::<u64>()

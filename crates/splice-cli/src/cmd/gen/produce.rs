@@ -168,15 +168,18 @@ pub fn to_pipe(
     limit: Option<u64>,
     how: How,
     t: Tuning,
+    tick: &dyn Fn(u64),
 ) -> Result<u64, Failure> {
     let mut left = limit.unwrap_or(u64::MAX);
     if how == How::Write {
         let mut maker = Maker::new(content, t.chunk, t.pages)?;
-        return write_loop(out, &mut maker, left, t.chunk);
+        return write_loop(out, &mut maker, left, t.chunk, tick);
     }
     let mut feeder = Feeder::new(out, content, how, t)?;
     while left > 0 {
-        left -= feeder.push(left)?;
+        let n = feeder.push(left)?;
+        tick(n);
+        left -= n;
     }
     feeder.w.flush().map_err(os)?;
     Ok(feeder.w.bytes_sent())
@@ -187,6 +190,7 @@ fn write_loop(
     maker: &mut Maker,
     mut left: u64,
     chunk: usize,
+    tick: &dyn Fn(u64),
 ) -> Result<u64, Failure> {
     let mut buf = vec![0u8; chunk];
     let mut total = 0;
@@ -206,6 +210,7 @@ fn write_loop(
         }
         total += n as u64;
         left -= n as u64;
+        tick(n as u64);
     }
     Ok(total)
 }
@@ -219,10 +224,11 @@ pub fn to_any(
     limit: Option<u64>,
     how: How,
     t: Tuning,
+    tick: &dyn Fn(u64),
 ) -> Result<u64, Failure> {
     let kind = FdKind::of(out)?;
     if kind == FdKind::Pipe || how == How::Write {
-        return to_pipe(out, content, limit, how, t);
+        return to_pipe(out, content, limit, how, t, tick);
     }
     let pipe = Pipe::with_capacity(1 << 20)?;
     // At most half the private pipe per step: a window that starts mid-page needs one slot
@@ -246,6 +252,7 @@ pub fn to_any(
         )
         .map_err(os)?;
         total += moved.bytes;
+        tick(moved.bytes);
         if moved.bytes < n {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,

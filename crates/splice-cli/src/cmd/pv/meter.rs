@@ -49,6 +49,19 @@ struct State {
     lock: Mutex<()>,
 }
 
+/// The `--progress` meter of the other subcommands: pv's full display on stderr, drawn
+/// whether or not stderr is a terminal (the flag asked for it).
+pub fn progress(on: bool, size: Option<u64>) -> Option<Meter> {
+    on.then(|| Meter::start(Look::full(size)))
+}
+
+/// Counts `n` bytes on an optional meter.
+pub fn tick(m: &Option<Meter>, n: u64) {
+    if let Some(m) = m {
+        m.add(n);
+    }
+}
+
 /// A running meter; `finish` draws the final line.
 pub struct Meter {
     state: Arc<State>,

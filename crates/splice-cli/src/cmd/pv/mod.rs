@@ -167,7 +167,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
 }
 
 /// The total size of the inputs when every one is a regular file (or a block device).
-fn total_size(operands: &[OsString]) -> Option<u64> {
+pub fn total_size(operands: &[OsString]) -> Option<u64> {
     let mut total = 0;
     for op in operands {
         let info = if op == "-" {
