@@ -70,3 +70,13 @@ hyperfine -N --warmup 1 --runs 5 --export-markdown "$table" \
   -n "GNU tee" "bash -c '$S cat $data | tee $outs | $r'" \
   -n "uutils tee" "bash -c '$S cat $data | $uutee $outs | $r'" >/dev/null
 cat "$table"
+
+echo
+echo "== meters: ${size} MiB from tmpfs, splice cat FILE | METER | splicing reader"
+hyperfine -N --warmup 1 --runs 7 --export-markdown "$table" \
+  -n "splice pv" "bash -c '$S cat $data | $S pv -q | $r'" \
+  -n "pv (splice)" "bash -c '$S cat $data | pv -q | $r'" \
+  -n "pv -C" "bash -c '$S cat $data | pv -q -C | $r'" \
+  -n "splice pv (display on)" "bash -c '$S cat $data | $S pv -f 2>/dev/null | $r'" \
+  -n "pv (display on)" "bash -c '$S cat $data | pv -f 2>/dev/null | $r'" >/dev/null
+cat "$table"

@@ -22,6 +22,10 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
         assert!(stdout.contains(case), "{case} missing from the table");
     }
     assert_eq!(json.matches("\"method\": \"splicekit::copy\"").count(), 5);
+    for method in ["read/write meter 128 KiB", "splice pv loop"] {
+        let row = format!("\"case\": \"pv\", \"method\": \"{method}\"");
+        assert!(json.contains(&row), "{row}");
+    }
     for case in ["tee-1-pipe", "tee-2-pipes", "tee-4-pipes", "tee-4-files"] {
         for method in [
             "read/write 128 KiB",

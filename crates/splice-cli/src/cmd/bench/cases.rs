@@ -20,6 +20,8 @@ pub enum Case {
     TcpToTcp,
     GenToSplicer,
     GenToReader,
+    /// A meter between a file and a pipe: `splice pv`'s loop against a read/write meter.
+    Meter,
     /// stdin pipe → N pipes with splicing readers.
     TeePipes(usize),
     /// stdin pipe → N files.
@@ -27,7 +29,7 @@ pub enum Case {
 }
 
 impl Case {
-    pub const ALL: [Case; 11] = [
+    pub const ALL: [Case; 12] = [
         Case::FileToPipe,
         Case::FileToFile,
         Case::PipeToPipe,
@@ -35,6 +37,7 @@ impl Case {
         Case::TcpToTcp,
         Case::GenToSplicer,
         Case::GenToReader,
+        Case::Meter,
         Case::TeePipes(1),
         Case::TeePipes(2),
         Case::TeePipes(4),
@@ -63,6 +66,7 @@ impl Case {
             Case::TcpToTcp => "tcp-tcp",
             Case::GenToSplicer => "gen-splice",
             Case::GenToReader => "gen-read",
+            Case::Meter => "pv",
             Case::TeePipes(1) => "tee-1-pipe",
             Case::TeePipes(2) => "tee-2-pipes",
             Case::TeePipes(_) => "tee-4-pipes",
@@ -79,6 +83,7 @@ impl Case {
             Case::FileToTcp => "page-cached file into a 127.0.0.1 TCP socket; a receiver thread reads and discards",
             Case::TcpToTcp => "a sender writes into socket A; the method relays A -> B; a receiver reads and discards B",
             Case::GenToSplicer => "the method generates `y\\n` lines into a 1 MiB pipe; a reader thread splices it to /dev/null",
+            Case::Meter => "page-cached file through a byte-counting meter into a 64 KiB pipe; a reader thread splices it to /dev/null",
             Case::TeePipes(_) => "a feeder splices the file into a 1 MiB stdin pipe; the method copies it to N pipes, each drained by a splicing reader",
             Case::TeeFiles(_) => "a feeder splices SIZE/N bytes of the file into a 1 MiB stdin pipe; the method copies them to N new files in the data's directory",
             Case::GenToReader => "the method generates `y\\n` lines into a 1 MiB pipe; a reader thread copies it out with read(), 128 KiB at a time",
@@ -150,7 +155,7 @@ pub fn setup(
     let mut out_path = None;
     let (mut more, mut out_files, mut feeder) = (Vec::new(), Vec::new(), None);
     let (src, dst) = match case {
-        Case::FileToPipe => {
+        Case::FileToPipe | Case::Meter => {
             let (r, w) = sys::pipe(PipeFlags::CLOEXEC)?;
             helpers.push(splicing_reader(r));
             (file()?, w)

@@ -36,7 +36,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Only these cases (file-pipe, file-file, pipe-pipe, file-tcp, tcp-tcp, gen-splice,
-    /// gen-read, tee-1-pipe, tee-2-pipes, tee-4-pipes, tee-4-files).
+    /// gen-read, pv, tee-1-pipe, tee-2-pipes, tee-4-pipes, tee-4-files).
     #[arg(long = "case")]
     cases: Vec<String>,
     /// Directory for the generated data (default: the temp dir).
@@ -66,6 +66,10 @@ enum Method {
     Forced(&'static str, CopyOptions),
     /// A generator writing `y\n` lines: how, page size, bytes per call, spin on a full pipe.
     Gen(&'static str, How, PageSize, usize, bool),
+    /// A meter: read/write 128 KiB, counting each write.
+    MeterReadWrite,
+    /// A meter: `splice pv`'s loop (the engine, 1 MiB per call, counting each result).
+    MeterEngine,
     /// Fan-out by read/write with a buffer of this size (as GNU tee does with 8 KiB).
     TeeReadWrite(&'static str, usize),
     /// Fan-out by `splicekit::FanOut`; with `true`, files are written by splice.
@@ -80,12 +84,17 @@ impl Method {
             Method::Splicekit => "splicekit::copy",
             Method::Forced(n, _) | Method::Gen(n, ..) | Method::TeeReadWrite(n, _) => n,
             Method::FanOut(false) => "splicekit::FanOut",
+            Method::MeterReadWrite => "read/write meter 128 KiB",
+            Method::MeterEngine => "splice pv loop",
             Method::FanOut(true) => "FanOut, files by splice",
         }
     }
 }
 
 fn methods(case: Case) -> Vec<Method> {
+    if case == Case::Meter {
+        return vec![Method::MeterReadWrite, Method::MeterEngine];
+    }
     if case.fan_out() > 0 {
         return vec![
             Method::TeeReadWrite("read/write 128 KiB", 128 << 10),
@@ -217,7 +226,7 @@ fn run(a: &Args) -> std::io::Result<bool> {
             .collect();
         rows.extend(report::with_ratios(
             case_rows,
-            !case.is_gen() && case.fan_out() == 0,
+            !case.is_gen() && case.fan_out() == 0 && case != Case::Meter,
         ));
     }
     drop(meter);
@@ -292,6 +301,10 @@ fn measure(
             tee_read_write(src, &outs, *buf)?;
             (None, 0)
         }
+        Method::MeterReadWrite | Method::MeterEngine => {
+            meter_copy(src, dst, matches!(m, Method::MeterEngine))?;
+            (None, 0)
+        }
         Method::FanOut(splice_files) => {
             let mut f = splicekit::FanOut::new()
                 .splice_files(*splice_files)
@@ -326,7 +339,11 @@ fn copy_once(
         Method::StdCopy => return std_copy(src, dst).map(|_| (None, 0)),
         Method::Splicekit => CopyOptions::zero_copy(),
         Method::Forced(_, o) => o.clone(),
-        Method::Gen(..) | Method::TeeReadWrite(..) | Method::FanOut(_) => {
+        Method::Gen(..)
+        | Method::TeeReadWrite(..)
+        | Method::FanOut(_)
+        | Method::MeterReadWrite
+        | Method::MeterEngine => {
             unreachable!("generators and fan-outs are run by `measure`")
         }
     };
@@ -362,6 +379,41 @@ fn std_copy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> std::io::Result<u64> {
         (false, true) => std::io::copy(&mut File::from(s), &mut TcpStream::from(d)),
         _ => std::io::copy(&mut File::from(s), &mut File::from(d)),
     }
+}
+
+/// A meter's loop: moves everything from `src` to `dst`, adding each step's bytes to a
+/// counter another thread could read, by read/write or by the engine 1 MiB at a time.
+fn meter_copy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, engine: bool) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let count = AtomicU64::new(0);
+    if engine {
+        let step = CopyOptions {
+            len: Some(1 << 20),
+            ..CopyOptions::zero_copy()
+        };
+        loop {
+            match copy_with(src, dst, &step)?.bytes {
+                0 => break,
+                n => count.fetch_add(n, Ordering::Relaxed),
+            };
+        }
+    } else {
+        let mut buf = vec![0u8; 128 << 10];
+        loop {
+            let n = splicekit::sys::read(src, &mut buf, None)?;
+            if n == 0 {
+                break;
+            }
+            let mut done = 0;
+            while done < n {
+                done += splicekit::sys::write(dst, &buf[done..n], None)?;
+            }
+            count.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+    // The count is what a display would show; the far end checks the bytes themselves.
+    std::hint::black_box(count.load(Ordering::Relaxed));
+    Ok(())
 }
 
 /// GNU tee's loop: read a buffer, write it to every output in turn.
