@@ -244,21 +244,8 @@ fn fast_copy(
     let opts = CopyOptions::zero_copy();
     if let Some(tick) = tick {
         // With a progress line: 1 MiB per engine call, counted as it goes.
-        loop {
-            let step = CopyOptions {
-                len: Some(1 << 20),
-                ..opts.clone()
-            };
-            match copy_with(input, out, &step) {
-                Ok(r) if r.bytes == 0 => return Ok(()),
-                Ok(r) => tick(r.bytes),
-                Err(e) => {
-                    tick(e.bytes_moved());
-                    let side = e.side();
-                    return Err((side, e.into_io_error()));
-                }
-            }
-        }
+        return super::pv::copy_counted(input, out, &opts, 1 << 20, &mut |n| tick(n))
+            .map_err(|e| (e.side(), e.into_io_error()));
     }
     match copy_with(input, out, &opts) {
         Ok(r) => {

@@ -41,10 +41,10 @@ pub unsafe fn vmsplice(
     check_segments(bufs.len())?;
     check_writable(pipe_w)?;
     let raw: Vec<IoSliceRaw<'_>> = bufs.iter().map(|b| IoSliceRaw::from_slice(b)).collect();
-    // SAFETY: `pipe_w` is open for writing (checked above; an open file's access mode never
-    // changes), so the kernel takes the user-to-pipe direction and only reads `bufs`, which
-    // are valid for reads for the duration of the call; the caller upholds the contract
-    // above about the pages after the call returns.
+    // The descriptor was checked to be open for writing (an open file's access mode never
+    // changes): the kernel takes the user-to-pipe direction and only reads `bufs`.
+    // SAFETY: `bufs` are valid for reads during the call (the kernel only reads them, see
+    // above); the caller keeps the contract about the pages after it returns.
     unsafe { rustix::pipe::vmsplice(pipe_w, &raw, flags.raw()) }.map_err(errno)
 }
 

@@ -4,6 +4,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::{info, OutputPath, OutputReport};
+use crate::copy::{is_again, is_intr};
 use crate::error::{Error, Op, Side};
 use crate::kind::FdKind;
 use crate::pipe::Pipe;
@@ -25,14 +26,6 @@ pub(super) struct Out<'a> {
 
 /// The most bytes one `write` takes on the copying path.
 const WRITE_MAX: usize = 128 << 10;
-
-fn is_intr(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::Interrupted
-}
-
-fn is_again(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-}
 
 /// Errnos by which a kind says "not by splice": the output falls back to read/write. Any
 /// other errno describes the output itself (ENOSPC, EPIPE, EIO…) and is reported.

@@ -6,6 +6,7 @@ use std::os::fd::BorrowedFd;
 
 use super::deliver::drop_bytes;
 use super::{info, input_error};
+use crate::copy::{is_again, is_intr};
 use crate::error::{Error, Op};
 use crate::kind::FdKind;
 use crate::pipe::Pipe;
@@ -98,8 +99,8 @@ impl<'a> Input<'a> {
                 let want = buf.len().min(cap);
                 let n = match sys::read(self.fd, &mut buf[..want], None) {
                     Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Err(e) if is_intr(&e) => continue,
+                    Err(e) if is_again(&e) => {
                         wait_ready(self.fd, Ready::Read).map_err(|e| self.err(Op::Poll, e))?;
                         continue;
                     }
@@ -110,7 +111,7 @@ impl<'a> Input<'a> {
                     // The broker is empty at the start of a round and holds `cap` bytes.
                     match sys::write(w, &buf[done..n], None) {
                         Ok(k) => done += k,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) if is_intr(&e) => {}
                         Err(e) => return Err(self.err(Op::Write, e)),
                     }
                 }
@@ -118,8 +119,8 @@ impl<'a> Input<'a> {
             }
             match sys::splice(self.fd, None, w, None, cap, SpliceFlags::MOVE) {
                 Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(e) if is_intr(&e) => {}
+                Err(e) if is_again(&e) => {
                     wait_ready(self.fd, Ready::Read).map_err(|e| self.err(Op::Poll, e))?
                 }
                 // This kind cannot be spliced from (a /proc file, a terminal on some

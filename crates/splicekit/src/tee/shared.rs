@@ -6,6 +6,7 @@ use std::os::fd::BorrowedFd;
 
 use super::deliver::drop_bytes;
 use super::input_error;
+use crate::copy::is_intr;
 use crate::error::{Error, Op};
 use crate::kind::FdKind;
 use crate::pipe::Pipe;
@@ -50,7 +51,7 @@ impl Shared {
             let m = loop {
                 match sys::tee(input, p.writer(), n, SpliceFlags::empty()) {
                     Ok(m) => break m,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if is_intr(&e) => {}
                     Err(e) => return Err(err(Op::Tee, e)),
                 }
             };
@@ -75,7 +76,7 @@ fn read_exact(fd: BorrowedFd<'_>, mut buf: &mut [u8]) -> Result<(), Error> {
                 return Err(err(Op::Read, e));
             }
             Ok(k) => buf = &mut buf[k..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_intr(&e) => {}
             Err(e) => return Err(err(Op::Read, e)),
         }
     }

@@ -201,6 +201,31 @@ fn run(mut o: Opts, operands: &[OsString]) -> u8 {
     status
 }
 
+/// Moves all of `input` to `out` with the engine, `chunk` bytes per call, telling `tick` the
+/// bytes of every call (including what a failing call delivered first).
+pub fn copy_counted(
+    input: BorrowedFd<'_>,
+    out: BorrowedFd<'_>,
+    opts: &CopyOptions,
+    chunk: u64,
+    tick: &mut dyn FnMut(u64),
+) -> Result<(), splicekit::Error> {
+    let step = CopyOptions {
+        len: Some(chunk),
+        ..opts.clone()
+    };
+    loop {
+        match copy_with(input, out, &step) {
+            Ok(r) if r.bytes == 0 => return Ok(()),
+            Ok(r) => tick(r.bytes),
+            Err(e) => {
+                tick(e.bytes_moved());
+                return Err(e);
+            }
+        }
+    }
+}
+
 /// Counts the bytes for the display and holds the rate down to `-L`.
 struct Counter<'a> {
     meter: Option<&'a Meter>,
@@ -258,27 +283,15 @@ fn copy_all(copy_only: bool, operands: &[OsString], mut c: Counter<'_>) -> u8 {
                 }
             }
         };
-        loop {
-            let step = CopyOptions {
-                len: Some(c.chunk()),
-                ..opts.clone()
-            };
-            match copy_with(input, out, &step) {
-                Ok(r) if r.bytes == 0 => break,
-                Ok(r) => c.add(r.bytes),
-                Err(e) => {
-                    c.add(e.bytes_moved());
-                    match e.side() {
-                        Side::Input => eprintln!("pv: {shown}: {}", strerror(e.io_error())),
-                        Side::Output => {
-                            eprintln!("pv: write failed: {}", strerror(e.io_error()));
-                            return status | 16;
-                        }
-                    }
-                    status |= 16;
-                    break;
+        if let Err(e) = copy_counted(input, out, &opts, c.chunk(), &mut |n| c.add(n)) {
+            match e.side() {
+                Side::Input => eprintln!("pv: {shown}: {}", strerror(e.io_error())),
+                Side::Output => {
+                    eprintln!("pv: write failed: {}", strerror(e.io_error()));
+                    return status | 16;
                 }
             }
+            status |= 16;
         }
     }
     status
