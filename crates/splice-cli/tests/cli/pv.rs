@@ -218,3 +218,31 @@ fn progress_flags_draw_the_bar_and_leave_stdout_alone() {
         "{line}"
     );
 }
+
+#[test]
+fn interrupted_calls_and_refused_splices_leave_the_output_intact() {
+    if !have_strace() {
+        return;
+    }
+    let d = Dir::new();
+    let input = data((3 << 20) + 4097);
+    d.file("in", &input);
+    // strace runs on splice alone (an injected read in cat or the loader would test them).
+    for inject in [
+        "splice:error=EINTR:when=1+2",
+        "splice:error=EINVAL",
+        "sendfile:error=ENOSYS",
+        "write:error=EINTR:when=1+2",
+    ] {
+        let trace = format!("strace -f -o /dev/null -e inject={inject} $S pv -q");
+        for cmd in [
+            format!("{trace} in | cat"),
+            format!("cat in | {trace} | cat"),
+            format!("{trace} -C in | cat"),
+            format!("{trace} in > out; cat out"),
+        ] {
+            let o = sh(&cmd, d.path());
+            assert_eq!(sha(&o.stdout), sha(&input), "{cmd}");
+        }
+    }
+}

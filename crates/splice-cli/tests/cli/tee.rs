@@ -169,3 +169,46 @@ fn more_than_a_gigabyte_reaches_every_output() {
     assert_eq!(lines.len(), 4, "{out}");
     assert!(lines.iter().all(|l| *l == lines[0]), "{out}");
 }
+
+#[test]
+fn interrupted_and_refused_calls_leave_every_output_intact() {
+    if !have_strace() {
+        return;
+    }
+    let d = Dir::new();
+    let input = data((3 << 20) + 4097);
+    d.file("in", &input);
+    let want = sha(&input);
+    // EINTR at any call is retried; a tee or splice refused with EINVAL (a kind without
+    // them) before the first byte falls back to the copying path for that output, or, for
+    // the tee into the shared copy, reads the round out of the input. (strace runs on splice
+    // alone: a read or write injected into bash, cat or the dynamic loader would test them
+    // instead; a process substitution output would keep strace's copy of its pipe open.)
+    for inject in [
+        "tee:error=EINTR:when=1+2",
+        "splice:error=EINTR:when=2+3",
+        "write:error=EINTR:when=1+4",
+        "splice:error=EINVAL:when=1",
+        "tee:error=EINVAL:when=1",
+    ] {
+        let trace = format!("strace -f -o /dev/null -e inject={inject} $S tee");
+        for cmd in [
+            format!("{trace} a b < in | cat > c"),
+            format!("cat in | {trace} -a a b > c"),
+            format!("cat f > b & cat in | {trace} a f | cat > c; wait"),
+        ] {
+            let o = sh(
+                &format!("rm -f a b c f; mkfifo f; {cmd}; sha256sum a b c"),
+                d.path(),
+            );
+            let out = String::from_utf8_lossy(&o.stdout);
+            let hashes: Vec<&str> = out.lines().map(|l| l.split(' ').next().unwrap()).collect();
+            assert_eq!(
+                hashes,
+                [want.as_str(); 3],
+                "{cmd}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+}

@@ -112,17 +112,31 @@ impl<'a> Out<'a> {
     }
 
     /// Gives this output a copy of the first `n` bytes of `input`, leaving them there.
+    /// Called before the round's shared copy is written: an output whose first `tee` is
+    /// refused joins the outputs written from that copy, this round included.
     pub(super) fn deliver_copy(&mut self, input: BorrowedFd<'_>, n: usize) -> Result<(), Error> {
         let k = if self.path == OutputPath::Tee {
-            let k = self.tee_into(input, self.fd, n)?;
+            let k = match self.tee_into(input, self.fd, n) {
+                Err(e) if self.bytes == 0 && refuses_splice(e.io_error()) => {
+                    self.path = OutputPath::Copy;
+                    return Ok(());
+                }
+                r => r?,
+            };
             self.bytes += k as u64;
             k
         } else {
             let own =
                 Self::take_pipe(&mut self.own, self.size).map_err(|e| self.err(Op::Pipe, e))?;
-            let r = self
-                .tee_into(input, own.writer(), n)
-                .and_then(|k| self.drain(own.reader(), k).map(|()| k));
+            let r = self.tee_into(input, own.writer(), n);
+            let r = match r {
+                Err(e) if self.bytes == 0 && refuses_splice(e.io_error()) => {
+                    self.path = OutputPath::Copy;
+                    self.own = Some(own);
+                    return Ok(());
+                }
+                r => r.and_then(|k| self.drain(own.reader(), k).map(|()| k)),
+            };
             self.own = Some(own);
             r?
         };
@@ -153,11 +167,10 @@ impl<'a> Out<'a> {
                 Err(e) if is_intr(&e) => {}
                 Err(e) if is_again(&e) => self.wait().map_err(|e| (moved as u64, e))?,
                 Err(e) if moved == 0 && self.bytes == 0 && refuses_splice(&e) => {
-                    // This kind takes no splice: copy from now on; the bytes stay in the
-                    // input for the caller to discard.
+                    // This kind takes no splice: read/write from now on, this round's bytes
+                    // read straight out of the input (this output is the one consuming it).
                     self.path = OutputPath::Copy;
-                    self.deliver_copy(input, n).map_err(|e| (0, e))?;
-                    return Ok(0);
+                    return self.copy_out(input, n).map(|()| n as u64);
                 }
                 Err(e) => return Err((moved as u64, self.err(Op::Splice, e))),
             }
@@ -246,22 +259,29 @@ impl<'a> Out<'a> {
                 Err(e) => return Err(self.err(Op::Splice, e)),
             }
         }
+        self.copy_out(pipe_r, len).map_err(|(_, e)| e)
+    }
+
+    /// Reads `len` bytes out of `pipe_r` and writes them to the output; on failure, returns
+    /// how many bytes were taken out of `pipe_r` with the error.
+    fn copy_out(&mut self, pipe_r: BorrowedFd<'_>, len: usize) -> Result<(), (u64, Error)> {
         let mut buf = vec![0u8; len.min(64 << 10)];
-        while len > 0 {
-            let want = len.min(buf.len());
+        let mut taken = 0;
+        while taken < len {
+            let want = (len - taken).min(buf.len());
             let got = loop {
                 match sys::read(pipe_r, &mut buf[..want], None) {
                     Ok(g) => break g,
                     Err(e) if is_intr(&e) => {}
-                    Err(e) => return Err(self.err(Op::Read, e)),
+                    Err(e) => return Err((taken as u64, self.err(Op::Read, e))),
                 }
             };
             if got == 0 {
-                let e = io::Error::new(io::ErrorKind::UnexpectedEof, "private pipe ran dry");
-                return Err(self.err(Op::Read, e));
+                let e = io::Error::new(io::ErrorKind::UnexpectedEof, "pipe ran dry");
+                return Err((taken as u64, self.err(Op::Read, e)));
             }
-            self.write_all(&buf[..got])?;
-            len -= got;
+            taken += got;
+            self.write_all(&buf[..got]).map_err(|e| (taken as u64, e))?;
         }
         Ok(())
     }

@@ -240,15 +240,17 @@ impl<'a> FanOut<'a> {
             }
             let mut left = n;
             if outs.iter().any(|o| o.live() && o.is_copy()) {
-                let data = match shared.load(pipe, n, consumer.is_none()) {
+                let (data, consumed) = match shared.load(pipe, n, consumer.is_none()) {
                     Ok(d) => d,
                     Err(e) => return Err(stopped(e, None, inp.taken, outs)),
                 };
-                if consumer.is_none() {
+                if consumed {
                     left = 0; // read out of the input already
                 }
                 for i in 0..outs.len() {
-                    if !(outs[i].live() && outs[i].is_copy()) {
+                    // The consumer too, when the bytes are no longer in the input to move.
+                    let by_copy = outs[i].is_copy() || (consumed && Some(i) == consumer);
+                    if !(outs[i].live() && by_copy) {
                         continue;
                     }
                     if let Err(e) = outs[i].write_all(data) {
@@ -259,7 +261,7 @@ impl<'a> FanOut<'a> {
                     }
                 }
             }
-            if let Some(i) = consumer {
+            if let Some(i) = consumer.filter(|_| left > 0) {
                 match outs[i].deliver_move(pipe, n) {
                     Ok(moved) => left = n - moved as usize,
                     Err((moved, e)) => {

@@ -16,6 +16,8 @@ use crate::sys::{self, SpliceFlags};
 pub(super) struct Shared {
     pipe: Option<Pipe>,
     buf: Vec<u8>,
+    /// `tee` into the private pipe was refused: rounds are read out of the input from then on.
+    tee_refused: bool,
 }
 
 fn err(op: Op, e: io::Error) -> Error {
@@ -25,18 +27,28 @@ fn err(op: Op, e: io::Error) -> Error {
 impl Shared {
     /// The first `n` bytes of the input pipe in memory: read straight out of it when
     /// `consume` (no output moves them out), else copied by `tee` into a private pipe first
-    /// and read from there, leaving the input as it was.
+    /// and read from there, leaving the input as it was. Returns whether the bytes were
+    /// taken out of the input: also when `tee` is refused before its first byte (EINVAL,
+    /// ENOSYS), after which the caller writes them to the output that would have moved them.
     pub(super) fn load(
         &mut self,
         input: BorrowedFd<'_>,
         n: usize,
         consume: bool,
-    ) -> Result<&[u8], Error> {
+    ) -> Result<(&[u8], bool), Error> {
         self.buf.resize(n.max(self.buf.len()), 0);
-        if consume {
-            read_exact(input, &mut self.buf[..n])?;
-            return Ok(&self.buf[..n]);
+        if !(consume || self.tee_refused) {
+            match self.load_by_tee(input, n) {
+                Ok(()) => return Ok((&self.buf[..n], false)),
+                Err(e) if e.op() == Op::Tee && refuses_tee(e.io_error()) => self.tee_refused = true,
+                Err(e) => return Err(e),
+            }
         }
+        read_exact(input, &mut self.buf[..n])?;
+        Ok((&self.buf[..n], true))
+    }
+
+    fn load_by_tee(&mut self, input: BorrowedFd<'_>, n: usize) -> Result<(), Error> {
         if self.pipe.is_none() {
             let mut p = Pipe::new().map_err(|e| err(Op::Pipe, e))?;
             // As many slots as the input, so one tee takes a whole round.
@@ -52,6 +64,10 @@ impl Shared {
                 match sys::tee(input, p.writer(), n, SpliceFlags::empty()) {
                     Ok(m) => break m,
                     Err(e) if is_intr(&e) => {}
+                    Err(e) if have > 0 && refuses_tee(&e) => {
+                        let e = io::Error::other(format!("tee refused after {have} bytes: {e}"));
+                        return Err(err(Op::Read, e));
+                    }
                     Err(e) => return Err(err(Op::Tee, e)),
                 }
             };
@@ -64,8 +80,12 @@ impl Shared {
             read_exact(p.reader(), &mut self.buf[have..m])?;
             have = m;
         }
-        Ok(&self.buf[..n])
+        Ok(())
     }
+}
+
+fn refuses_tee(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS))
 }
 
 fn read_exact(fd: BorrowedFd<'_>, mut buf: &mut [u8]) -> Result<(), Error> {
