@@ -29,6 +29,10 @@ pub enum Op {
     Poll,
     /// `fstat`/`fcntl` while classifying a descriptor.
     Stat,
+    /// `shutdown(2)` of a socket's write half (a relay passing an EOF on).
+    Shutdown,
+    /// No byte moved either way for longer than a relay's idle timeout.
+    Idle,
     /// A check made by the engine itself (a promised length not delivered, same file in and out).
     Check,
 }
@@ -47,6 +51,8 @@ impl Op {
             Op::Pipe => "pipe",
             Op::Poll => "poll",
             Op::Stat => "fstat",
+            Op::Shutdown => "shutdown",
+            Op::Idle => "idle timeout",
             Op::Check => "copy",
         }
     }

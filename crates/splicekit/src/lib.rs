@@ -33,6 +33,8 @@
 //! * [`FanOut`] — one input into N outputs with `tee(2)`, splice where outputs allow it.
 //! * [`VmspliceWriter`], [`PageBuf`], [`FrozenPages`] — `vmsplice(2)` made safe: buffers go
 //!   to the pipe by value and come back only as fresh pages ([`vmsplice`] module docs).
+//! * `tokio` (feature `tokio`) — `copy` and `copy_bidirectional` for tokio TCP and Unix
+//!   sockets through pooled broker pipes, waiting on readiness only after `EAGAIN`.
 #![deny(missing_docs)]
 
 pub mod copy;
@@ -42,6 +44,8 @@ mod pipe;
 mod ready;
 pub mod sys;
 pub mod tee;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod vmsplice;
 
 pub use copy::{copy, copy_with, CopyOptions, CopyReport, FilePages, Strategy};

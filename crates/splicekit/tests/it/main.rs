@@ -5,5 +5,7 @@ mod failures;
 mod matrix;
 mod oracle;
 mod tee;
+#[cfg(feature = "tokio")]
+mod tokio;
 mod util;
 mod vmsplice;

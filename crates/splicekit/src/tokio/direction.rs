@@ -1,0 +1,295 @@
+//! One direction of a relay: socket → broker pipe → socket with `SPLICE_F_NONBLOCK`, or a
+//! buffered read/write copy once the kernel refuses splice for the pair.
+
+use std::io;
+use std::task::{ready, Context, Poll};
+
+use ::tokio::io::Interest;
+
+use super::{Path, SpliceStream};
+use crate::copy::is_intr;
+use crate::error::{Error, Op, Side};
+use crate::kind::FdKind;
+use crate::pipe::{PipePool, PooledPipe};
+use crate::sys::{self, SpliceFlags};
+
+/// Bytes per read on the buffered path.
+const BUF_SIZE: usize = 64 << 10;
+
+/// Polls a direction this many times in a row with progress, then yields to the executor so
+/// a fast direction does not starve other tasks on the thread.
+const BUDGET: usize = 32;
+
+/// What one attempt to fill the pipe (or buffer) gave.
+enum Fill {
+    Bytes,
+    Eof,
+    /// `EAGAIN` with bytes already in the pipe: the pipe's slots may be what is full, not the
+    /// socket that is empty, so read readiness is kept (clearing it could lose the edge).
+    SlotsFull,
+}
+
+pub(super) struct Direction {
+    pipe: Option<PooledPipe<'static>>,
+    /// Bytes in the pipe (splice) or in `buf[start..end]` (buffered).
+    pending: usize,
+    cap: usize,
+    buf: Vec<u8>,
+    start: usize,
+    read_done: bool,
+    done: bool,
+    /// Bytes that reached the sink.
+    pub(super) total: u64,
+    pub(super) path: Path,
+    src: FdKind,
+    dst: FdKind,
+}
+
+impl Direction {
+    pub(super) fn new(pool: &'static PipePool, size: usize, src: FdKind, dst: FdKind) -> Self {
+        let mut d = Direction {
+            pipe: None,
+            pending: 0,
+            cap: BUF_SIZE,
+            buf: Vec::new(),
+            start: 0,
+            read_done: false,
+            done: false,
+            total: 0,
+            path: Path::Splice,
+            src,
+            dst,
+        };
+        match pool.take(size) {
+            Ok(p) => {
+                d.cap = p.capacity();
+                d.pipe = Some(p);
+            }
+            // No pipe (EMFILE, ENFILE): this connection copies through a buffer instead.
+            Err(_) => d.go_buffered(),
+        }
+        d
+    }
+
+    pub(super) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn err(&self, op: Op, side: Side, e: io::Error) -> Error {
+        let (src, dst) = match (self.path, op, side) {
+            (Path::Splice, Op::Splice, Side::Input) => (self.src, FdKind::Pipe),
+            (Path::Splice, Op::Splice, Side::Output) => (FdKind::Pipe, self.dst),
+            _ => (self.src, self.dst),
+        };
+        Error::new(op, src, dst, side, self.total, e)
+    }
+
+    fn go_buffered(&mut self) {
+        self.path = Path::Copy;
+        self.cap = BUF_SIZE;
+        self.buf = vec![0; BUF_SIZE];
+    }
+
+    /// Moves data from `r` to `w` until `r` ends and everything read reached `w`, then shuts
+    /// down `w`'s write half. Returns the bytes delivered; on error, the bytes in flight (in
+    /// the pipe or buffer) are dropped with it and the pipe is closed, not pooled.
+    pub(super) fn poll_copy<R, W>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: &R,
+        w: &W,
+    ) -> Poll<Result<u64, Error>>
+    where
+        R: SpliceStream + ?Sized,
+        W: SpliceStream + ?Sized,
+    {
+        for _ in 0..BUDGET {
+            let mut progress = false;
+            if !self.read_done && self.pending < self.cap {
+                match self.poll_fill(cx, r) {
+                    Poll::Ready(Ok(Fill::Bytes)) => progress = true,
+                    Poll::Ready(Ok(Fill::Eof)) => {
+                        self.read_done = true;
+                        progress = true;
+                    }
+                    Poll::Ready(Ok(Fill::SlotsFull)) | Poll::Pending => {}
+                    Poll::Ready(Err(e)) => return self.fail(e),
+                }
+            }
+            if self.pending > 0 {
+                match self.poll_drain(cx, w) {
+                    Poll::Ready(Ok(())) => progress = true,
+                    Poll::Pending => {}
+                    Poll::Ready(Err(e)) => return self.fail(e),
+                }
+            }
+            if self.read_done && self.pending == 0 {
+                self.done = true;
+                return Poll::Ready(self.shutdown(w).map(|()| self.total));
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn fail(&mut self, e: Error) -> Poll<Result<u64, Error>> {
+        self.done = true;
+        if let Some(p) = self.pipe.as_mut() {
+            if self.pending > 0 {
+                p.mark_dirty();
+            }
+        }
+        Poll::Ready(Err(e))
+    }
+
+    /// Passes the EOF on: `shutdown(SHUT_WR)` on the sink. A peer that already went away
+    /// (ENOTCONN) has nothing left to be told.
+    fn shutdown<W: SpliceStream + ?Sized>(&self, w: &W) -> Result<(), Error> {
+        match rustix::net::shutdown(w.as_fd(), rustix::net::Shutdown::Write) {
+            Ok(()) | Err(rustix::io::Errno::NOTCONN) => Ok(()),
+            Err(e) => Err(self.err(Op::Shutdown, Side::Output, e.into())),
+        }
+    }
+
+    fn poll_fill<R: SpliceStream + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: &R,
+    ) -> Poll<Result<Fill, Error>> {
+        loop {
+            ready!(r.poll_ready(cx, Interest::READABLE))
+                .map_err(|e| self.err(Op::Poll, Side::Input, e))?;
+            let res = match &self.pipe {
+                Some(p) if self.path == Path::Splice => {
+                    let (want, pending) = (self.cap - self.pending, self.pending);
+                    r.try_io(Interest::READABLE, || {
+                        let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
+                        match sys::splice(r.as_fd(), None, p.writer(), None, want, flags) {
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock && pending > 0 => {
+                                Ok(None)
+                            }
+                            res => res.map(Some),
+                        }
+                    })
+                }
+                _ => {
+                    if self.start > 0 {
+                        let (s, n) = (self.start, self.pending);
+                        self.buf.copy_within(s..s + n, 0);
+                        self.start = 0;
+                    }
+                    let end = self.pending;
+                    let (buf, fd) = (&mut self.buf[end..], r.as_fd());
+                    r.try_io(Interest::READABLE, || sys::read(fd, buf, None).map(Some))
+                }
+            };
+            match res {
+                Ok(Some(0)) => return Poll::Ready(Ok(Fill::Eof)),
+                Ok(Some(n)) => {
+                    self.pending += n;
+                    return Poll::Ready(Ok(Fill::Bytes));
+                }
+                Ok(None) => return Poll::Ready(Ok(Fill::SlotsFull)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || is_intr(&e) => {}
+                // EINVAL, ENOSYS, EOPNOTSUPP before the first byte: this pair takes no
+                // splice; the connection copies through a buffer from now on.
+                Err(e) if self.pending == 0 && self.total == 0 && refuses(&e, self.path) => {
+                    self.pipe = None;
+                    self.go_buffered();
+                }
+                Err(e) => {
+                    let op = if self.path == Path::Splice {
+                        Op::Splice
+                    } else {
+                        Op::Read
+                    };
+                    return Poll::Ready(Err(self.err(op, Side::Input, e)));
+                }
+            }
+        }
+    }
+
+    fn poll_drain<W: SpliceStream + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        w: &W,
+    ) -> Poll<Result<(), Error>> {
+        loop {
+            ready!(w.poll_ready(cx, Interest::WRITABLE))
+                .map_err(|e| self.err(Op::Poll, Side::Output, e))?;
+            let n = self.pending;
+            let res = match &self.pipe {
+                Some(p) if self.path == Path::Splice => w.try_io(Interest::WRITABLE, || {
+                    let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
+                    sys::splice(p.reader(), None, w.as_fd(), None, n, flags)
+                }),
+                _ => {
+                    let data = &self.buf[self.start..self.start + n];
+                    w.try_io(Interest::WRITABLE, || sys::write(w.as_fd(), data, None))
+                }
+            };
+            match res {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "the sink took no byte");
+                    return Poll::Ready(Err(self.err(self.out_op(), Side::Output, e)));
+                }
+                Ok(k) => {
+                    self.pending -= k;
+                    self.total += k as u64;
+                    if self.path == Path::Copy {
+                        self.start = if self.pending == 0 { 0 } else { self.start + k };
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || is_intr(&e) => {}
+                Err(e) if self.total == 0 && refuses(&e, self.path) => {
+                    self.take_pipe_into_buffer()
+                        .map_err(|e| self.err(Op::Read, Side::Input, e))?;
+                }
+                Err(e) => return Poll::Ready(Err(self.err(self.out_op(), Side::Output, e))),
+            }
+        }
+    }
+
+    fn out_op(&self) -> Op {
+        if self.path == Path::Splice {
+            Op::Splice
+        } else {
+            Op::Write
+        }
+    }
+
+    /// The sink refused splice with bytes already in the pipe: read them out (they are
+    /// there, so the read cannot block) and continue on the buffered path.
+    fn take_pipe_into_buffer(&mut self) -> io::Result<()> {
+        let pipe = self.pipe.take().expect("splice path has a pipe");
+        let n = self.pending;
+        self.go_buffered();
+        if self.buf.len() < n {
+            self.buf.resize(n, 0);
+        }
+        let mut got = 0;
+        while got < n {
+            match sys::read(pipe.reader(), &mut self.buf[got..n], None) {
+                Ok(0) => return Err(io::Error::other("broker pipe ran dry")),
+                Ok(k) => got += k,
+                Err(e) if is_intr(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.start = 0;
+        Ok(())
+    }
+}
+
+/// Errnos by which the kernel says "not by splice" for a pair.
+fn refuses(e: &io::Error, path: Path) -> bool {
+    path == Path::Splice
+        && matches!(
+            e.raw_os_error(),
+            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+        )
+}
