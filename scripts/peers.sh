@@ -4,13 +4,16 @@
 # into a copying reader (GNU `cat > /dev/null`, read/write). Installs its peers with apt-get.
 # Then `splice gen` against `yes` (GNU and uutils): GEN_GIB of output into a reader that splices
 # it to /dev/null and stops at exactly that count.
-# Usage: scripts/peers.sh [SIZE_MIB] [GEN_GIB] (defaults 1024, 8). Not part of the tests.
+# Then tee, meters, and relays: `splice relay` against socat (default and -b 131072) and the
+# same binary's tokio::io::copy_bidirectional strategy, client -> relay -> sink on 127.0.0.1.
+# Usage: scripts/peers.sh [SIZE_MIB] [GEN_GIB] (defaults 1024, 8); ONLY=relay (or cat, gen,
+# tee, pv) runs one section. Not part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1024}
 gen_gib=${2:-8}
 need=()
-for p in pv hyperfine; do command -v "$p" >/dev/null || need+=("$p"); done
+for p in pv hyperfine socat; do command -v "$p" >/dev/null || need+=("$p"); done
 uucat=/usr/lib/cargo/bin/coreutils/cat   # Debian's rust-coreutils (uutils)
 [ -x "$uucat" ] || need+=(rust-coreutils)
 if [ ${#need[@]} -gt 0 ]; then
@@ -21,7 +24,9 @@ S=$PWD/target/release/splice
 data=$(mktemp -p /dev/shm splice-peers.XXXXXX)
 table=$(mktemp)
 counter=$(mktemp --suffix=.py)
-trap 'rm -f "$data" "$table" "$counter"' EXIT
+trap 'rm -f "$data" "$table" "$counter"; kill $(jobs -p) 2>/dev/null || true' EXIT
+only=${ONLY:-}
+run() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 # A splicing reader that stops after exactly N bytes (yes never ends by itself).
 cat > "$counter" <<'PY'
 import os, sys
@@ -35,7 +40,8 @@ while got < n:
 PY
 head -c "$((size << 20))" /dev/urandom > "$data"
 echo "peers: ${size} MiB in tmpfs; GNU $(cat --version | head -1); pv $(pv --version | head -1 | awk '{print $2}'); uutils $($uucat --version 2>/dev/null | head -1)"
-for reader in "$S cat > /dev/null" "cat > /dev/null"; do
+r="$S cat > /dev/null"
+run cat && for reader in "$S cat > /dev/null" "cat > /dev/null"; do
   echo
   echo "== into a $( [[ $reader == "$S"* ]] && echo splicing || echo copying ) reader: $reader"
   p="set -o pipefail;"   # a failing command fails the run instead of timing an error
@@ -49,6 +55,7 @@ for reader in "$S cat > /dev/null" "cat > /dev/null"; do
   cat "$table"
 done
 
+run gen && {
 echo
 echo "== generators: ${gen_gib} GiB of 'y' lines into a splicing reader"
 n=$((gen_gib << 30))
@@ -59,18 +66,21 @@ hyperfine -N --warmup 1 --runs 5 --export-markdown "$table" \
   -n "GNU yes" "bash -c 'yes | python3 $counter $n'" \
   -n "uutils yes" "bash -c '$uuyes | python3 $counter $n'" >/dev/null
 cat "$table"
+}
 
+run tee && {
 echo
 echo "== tee: ${size} MiB from tmpfs into stdout + 3 pipes, each drained by a splicing reader"
 uutee=/usr/lib/cargo/bin/coreutils/tee
-r="$S cat > /dev/null"
 outs=">($r) >($r) >($r)"
 hyperfine -N --warmup 1 --runs 5 --export-markdown "$table" \
   -n "splice tee" "bash -c '$S cat $data | $S tee $outs | $r'" \
   -n "GNU tee" "bash -c '$S cat $data | tee $outs | $r'" \
   -n "uutils tee" "bash -c '$S cat $data | $uutee $outs | $r'" >/dev/null
 cat "$table"
+}
 
+run pv && {
 echo
 echo "== meters: ${size} MiB from tmpfs, splice cat FILE | METER | splicing reader"
 hyperfine -N --warmup 1 --runs 7 --export-markdown "$table" \
@@ -80,3 +90,38 @@ hyperfine -N --warmup 1 --runs 7 --export-markdown "$table" \
   -n "splice pv (display on)" "bash -c '$S cat $data | $S pv -f 2>/dev/null | $r'" \
   -n "pv (display on)" "bash -c '$S cat $data | pv -f 2>/dev/null | $r'" >/dev/null
 cat "$table"
+}
+
+run relay && {
+echo
+echo "== relays: ${size} MiB from tmpfs, splice cat FILE > /dev/tcp/RELAY (sendfile) -> relay -> sink"
+# The sink drains every connection (recv_into a 1 MiB buffer); the same for every relay.
+sink=$(mktemp --suffix=.py)
+cat > "$sink" <<'PY'
+import socket, sys, threading
+l = socket.create_server(("127.0.0.1", int(sys.argv[1])), backlog=128)
+def drain(c):
+    buf = memoryview(bytearray(1 << 20))
+    while c.recv_into(buf):
+        pass
+    c.close()
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=drain, args=(c,), daemon=True).start()
+PY
+python3 "$sink" 47000 & sleep 0.5
+$S relay 127.0.0.1:47001 127.0.0.1:47000 &
+$S relay --strategy copy 127.0.0.1:47002 127.0.0.1:47000 &
+socat TCP-LISTEN:47003,reuseaddr,fork TCP:127.0.0.1:47000 &
+socat -b 131072 TCP-LISTEN:47004,reuseaddr,fork TCP:127.0.0.1:47000 &
+sleep 0.5
+send() { echo "bash -c '$S cat $data > /dev/tcp/127.0.0.1/$1'"; }
+hyperfine -N --warmup 1 --runs 7 --export-markdown "$table" \
+  -n "splice relay" "$(send 47001)" \
+  -n "splice relay --strategy copy (tokio copy_bidirectional)" "$(send 47002)" \
+  -n "socat (default 8 KiB)" "$(send 47003)" \
+  -n "socat -b 131072" "$(send 47004)" \
+  -n "no relay" "$(send 47000)" >/dev/null
+cat "$table"
+rm -f "$sink"
+}

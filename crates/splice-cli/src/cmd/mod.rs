@@ -8,10 +8,11 @@ mod cat_format;
 pub mod gen;
 mod getopt;
 pub mod pv;
+pub mod relay;
 pub mod tee;
 
 /// The tools the binary can act as.
-const TOOLS: [&str; 5] = ["cat", "tee", "pv", "gen", "bench"];
+const TOOLS: [&str; 6] = ["cat", "tee", "pv", "relay", "gen", "bench"];
 
 pub const USAGE: &str = "\
 usage: splice <command> [args...]
@@ -20,6 +21,7 @@ commands:
   cat     concatenate files to standard output (drop-in for GNU cat)
   tee     copy standard input to standard output and files (drop-in for GNU tee)
   pv      move data to standard output, showing progress (like pv, without copying)
+  relay   relay TCP or Unix stream connections to an upstream, socket to socket by splice
   gen     generate bytes (like yes, zeros or seeded random) at memory speed
   bench   measure every copy path against read/write on generated data
 
@@ -36,6 +38,7 @@ pub fn run(name: &str, args: &[OsString]) -> u8 {
         "cat" => cat::main(args),
         "tee" => tee::main(args),
         "pv" => pv::main(args),
+        "relay" => relay::main(args),
         "gen" => gen::main(args),
         "bench" => bench::main(args),
         "-h" | "--help" | "help" => {

@@ -6,7 +6,7 @@ use crate::util::*;
 fn bench_runs_every_case_and_writes_json_and_svg() {
     let d = Dir::new();
     let o = sh(
-        "$S bench --size 4M --gen-size 64M --runs 1 --dir . --json b.json --plot b.svg",
+        "$S bench --size 4M --gen-size 64M --relay-size 64M --runs 1 --dir . --json b.json --plot b.svg",
         d.path(),
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -43,6 +43,12 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
             "recycle, 4 KiB pages",
             "shared, 2 MiB pages",
         ] {
+            let row = format!("\"case\": \"{case}\", \"method\": \"{method}\"");
+            assert!(json.contains(&row), "{row}");
+        }
+    }
+    for case in ["relay-1", "relay-64"] {
+        for method in ["tokio copy_bidirectional", "splice relay"] {
             let row = format!("\"case\": \"{case}\", \"method\": \"{method}\"");
             assert!(json.contains(&row), "{row}");
         }

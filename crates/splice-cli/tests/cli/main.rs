@@ -5,5 +5,6 @@ mod cat;
 mod faults;
 mod gen;
 mod pv;
+mod relay;
 mod tee;
 mod util;

@@ -15,6 +15,7 @@ use splicekit::{copy_with, CopyOptions, PageSize, Strategy};
 use super::gen::produce::{self, Content, How, Tuning};
 
 mod cases;
+mod relay;
 mod report;
 
 use cases::Case;
@@ -32,11 +33,14 @@ struct Args {
     /// Bytes per run in the generator cases, which run 10-50x faster (K, M, G suffixes).
     #[arg(long, default_value = "4G", value_parser = parse_size)]
     gen_size: u64,
+    /// Bytes per run in the relay cases (K, M, G suffixes).
+    #[arg(long, default_value = "2G", value_parser = parse_size)]
+    relay_size: u64,
     /// Runs per method; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Only these cases (file-pipe, file-file, pipe-pipe, file-tcp, tcp-tcp, gen-splice,
-    /// gen-read, pv, tee-1-pipe, tee-2-pipes, tee-4-pipes, tee-4-files).
+    /// gen-read, pv, tee-1-pipe, tee-2-pipes, tee-4-pipes, tee-4-files, relay-1, relay-64).
     #[arg(long = "case")]
     cases: Vec<String>,
     /// Directory for the generated data (default: the temp dir).
@@ -170,7 +174,11 @@ fn run(a: &Args) -> std::io::Result<bool> {
         .into_iter()
         .filter(|c| a.cases.is_empty() || a.cases.iter().any(|n| n == c.name()))
         .collect();
-    if selected.is_empty() {
+    let relays: Vec<(&str, usize)> = relay::CASES
+        .into_iter()
+        .filter(|(n, _)| a.cases.is_empty() || a.cases.iter().any(|c| c == n))
+        .collect();
+    if selected.is_empty() && relays.is_empty() {
         return Err(std::io::Error::other(format!(
             "no such case: {}",
             a.cases.join(", ")
@@ -185,9 +193,10 @@ fn run(a: &Args) -> std::io::Result<bool> {
     };
     let _cleanup = need_data.then(|| Cleanup(data.clone()));
     println!(
-        "splice bench: {} per run ({} for generators), median of {} runs, {}",
+        "splice bench: {} per run ({} for generators, {} for relays), median of {} runs, {}",
         report::human(a.size),
         report::human(a.gen_size),
+        report::human(a.relay_size),
         a.runs,
         report::machine()
     );
@@ -230,7 +239,14 @@ fn run(a: &Args) -> std::io::Result<bool> {
         ));
     }
     drop(meter);
-    report::print_table(&rows, &Case::ALL.map(|c| (c.name(), c.about())));
+    for (name, streams) in relays {
+        let (r, good) = relay_case(name, streams, a)?;
+        rows.extend(r);
+        ok &= good;
+    }
+    let mut about: Vec<(&str, &str)> = Case::ALL.map(|c| (c.name(), c.about())).to_vec();
+    about.extend(relay::CASES.map(|(n, _)| (n, relay::ABOUT)));
+    report::print_table(&rows, &about);
     if let Some(p) = &a.json {
         std::fs::write(p, report::json(&rows, a.size, a.runs))?;
         println!("wrote {}", p.display());
@@ -243,6 +259,36 @@ fn run(a: &Args) -> std::io::Result<bool> {
 }
 
 /// Bytes per run of `case`.
+/// One relay case: both relays started once, runs interleaved; rows with ratios to the
+/// `tokio::io::copy_bidirectional` relay.
+fn relay_case(name: &'static str, streams: usize, a: &Args) -> std::io::Result<(Vec<Row>, bool)> {
+    let sink = relay::Sink::start()?;
+    let procs = relay::METHODS
+        .iter()
+        .map(|(_, strategy)| relay::RelayProc::start(strategy, sink.addr))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); procs.len()];
+    let mut ok = true;
+    for _ in 0..a.runs.max(1) {
+        for (i, p) in procs.iter().enumerate() {
+            let s = relay::measure(p, &sink, streams, a.relay_size)?;
+            if s.delivered != a.relay_size {
+                let m = relay::METHODS[i].0;
+                let (got, want) = (s.delivered, a.relay_size);
+                eprintln!("bench: {name} {m}: {got} of {want} bytes arrived");
+                ok = false;
+            }
+            samples[i].push(s);
+        }
+    }
+    let rows = relay::METHODS
+        .iter()
+        .zip(&samples)
+        .map(|((m, _), s)| Row::from_samples(name, m, s))
+        .collect();
+    Ok((report::with_ratios(rows, false), ok))
+}
+
 fn case_size(a: &Args, case: Case) -> u64 {
     match case {
         c if c.is_gen() => a.gen_size,

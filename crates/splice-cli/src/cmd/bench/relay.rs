@@ -1,0 +1,152 @@
+//! The relay cases: clients → `splice relay` (a child process) → a sink, over 127.0.0.1, with
+//! one stream and with 64 at once; the same relay binary run with `--strategy copy`
+//! (`tokio::io::copy_bidirectional`) is the baseline. CPU is the relay process's own
+//! (utime + stime from /proc), read before and after each run.
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Sample;
+
+/// The relay cases by name and stream count.
+pub const CASES: [(&str, usize); 2] = [("relay-1", 1), ("relay-64", 64)];
+
+pub const ABOUT: &str = "client threads write() 1 MiB buffers to `splice relay` on 127.0.0.1; the sink splices each connection to /dev/null; CPU = the relay process";
+
+/// The relays compared, baseline first.
+pub const METHODS: [(&str, &str); 2] = [
+    ("tokio copy_bidirectional", "copy"),
+    ("splice relay", "splice"),
+];
+
+/// A sink server: drains every connection to /dev/null by splice, counting bytes.
+pub struct Sink {
+    pub addr: SocketAddr,
+    got: Arc<AtomicU64>,
+}
+
+impl Sink {
+    pub fn start() -> io::Result<Sink> {
+        let l = TcpListener::bind("127.0.0.1:0")?;
+        let addr = l.local_addr()?;
+        let got = Arc::new(AtomicU64::new(0));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming().map_while(Result::ok) {
+                let g = g.clone();
+                std::thread::spawn(move || {
+                    let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
+                    if let Ok(null) = null {
+                        let opts = splicekit::CopyOptions::zero_copy();
+                        let n = splicekit::copy_with(&s, &null, &opts).map_or(0, |r| r.bytes);
+                        g.fetch_add(n, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        Ok(Sink { addr, got })
+    }
+}
+
+/// A `splice relay` child process in front of the sink.
+pub struct RelayProc {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl RelayProc {
+    pub fn start(strategy: &str, sink: SocketAddr) -> io::Result<RelayProc> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = Command::new(std::env::current_exe()?)
+            .args(["relay", "--strategy", strategy, &addr.to_string()])
+            .arg(sink.to_string())
+            .stdin(Stdio::null())
+            .spawn()?;
+        let t = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            if t.elapsed() > Duration::from_secs(10) {
+                return Err(io::Error::other("relay did not start listening"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(RelayProc { child, addr })
+    }
+
+    /// The relay's user + system CPU time so far.
+    fn cpu(&self) -> io::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the command name (which ends with the last ')'): utime is the 12th,
+        // stime the 13th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let ticks = rustix::param::clock_ticks_per_second() as f64;
+        Ok(Duration::from_secs_f64(
+            f.iter().sum::<u64>() as f64 / ticks,
+        ))
+    }
+}
+
+impl Drop for RelayProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One run: `streams` clients send `size` bytes in all through `relay` into `sink`.
+pub fn measure(relay: &RelayProc, sink: &Sink, streams: usize, size: u64) -> io::Result<Sample> {
+    let before = sink.got.load(Ordering::SeqCst);
+    let c0 = relay.cpu()?;
+    let t0 = Instant::now();
+    let per = size / streams as u64;
+    let clients: Vec<_> = (0..streams)
+        .map(|i| {
+            let n = if i == 0 {
+                size - per * (streams as u64 - 1)
+            } else {
+                per
+            };
+            let addr = relay.addr;
+            std::thread::spawn(move || send(addr, n))
+        })
+        .collect();
+    for c in clients {
+        c.join()
+            .map_err(|_| io::Error::other("client panicked"))??;
+    }
+    // The clients are done when the relay has their bytes; the run ends when the sink has.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.got.load(Ordering::SeqCst) - before < size && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let wall = t0.elapsed();
+    let cpu = relay.cpu()? - c0;
+    Ok(Sample {
+        wall,
+        cpu,
+        delivered: sink.got.load(Ordering::SeqCst) - before,
+        strategy: None,
+        syscalls: 0,
+    })
+}
+
+fn send(addr: SocketAddr, mut n: u64) -> io::Result<()> {
+    let mut s = TcpStream::connect(addr)?;
+    let buf = vec![b'r'; 1 << 20];
+    while n > 0 {
+        let k = n.min(buf.len() as u64) as usize;
+        s.write_all(&buf[..k])?;
+        n -= k as u64;
+    }
+    s.shutdown(std::net::Shutdown::Write)
+}

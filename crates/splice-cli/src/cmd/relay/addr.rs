@@ -1,0 +1,127 @@
+//! The relay's addresses: `PORT`, `HOST:PORT`, `[V6]:PORT` or `unix:/path`; binding the
+//! listeners (one per worker, `SO_REUSEPORT` for TCP) and connecting upstream.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+
+/// An address to connect to.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl Endpoint {
+    /// `unix:/path`, `PORT` (127.0.0.1), or anything `ToSocketAddrs` resolves (first result).
+    pub fn parse(s: &str) -> Result<Endpoint, String> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            if p.is_empty() {
+                return Err(format!("'{s}': empty socket path"));
+            }
+            return Ok(Endpoint::Unix(PathBuf::from(p)));
+        }
+        if let Ok(port) = s.parse::<u16>() {
+            return Ok(Endpoint::Tcp(SocketAddr::from(([127, 0, 0, 1], port))));
+        }
+        match s.to_socket_addrs() {
+            Ok(mut it) => it
+                .next()
+                .map(Endpoint::Tcp)
+                .ok_or_else(|| format!("'{s}': no address")),
+            Err(e) => Err(format!("'{s}': {e}")),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp(a) => a.fmt(f),
+            Endpoint::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// Where to listen.
+pub struct Listen(Endpoint);
+
+/// A bound, listening socket, not yet registered with a runtime.
+pub enum Bound {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+impl Bound {
+    pub fn local_name(&self) -> String {
+        match self {
+            Bound::Tcp(l) => l
+                .local_addr()
+                .map_or_else(|_| "?".into(), |a| a.to_string()),
+            Bound::Unix(l) => l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| format!("unix:{}", p.display())))
+                .unwrap_or_else(|| "unix:?".into()),
+        }
+    }
+}
+
+impl Listen {
+    pub fn parse(s: &str) -> Result<Listen, String> {
+        Endpoint::parse(s).map(Listen)
+    }
+
+    /// One listener per worker: for TCP, `jobs` sockets on the same address with
+    /// `SO_REUSEPORT` (a port 0 is fixed by the first); a Unix socket is bound once and shared.
+    pub fn bind(&self, jobs: usize) -> io::Result<Vec<Bound>> {
+        match &self.0 {
+            Endpoint::Tcp(addr) => {
+                let mut addr = *addr;
+                let mut v = Vec::with_capacity(jobs);
+                for _ in 0..jobs {
+                    let l = tcp_listener(addr)?;
+                    addr = l.local_addr()?;
+                    v.push(Bound::Tcp(l));
+                }
+                Ok(v)
+            }
+            Endpoint::Unix(path) => {
+                let l = std::os::unix::net::UnixListener::bind(path)?;
+                l.set_nonblocking(true)?;
+                let mut v = Vec::with_capacity(jobs);
+                for _ in 1..jobs {
+                    v.push(Bound::Unix(l.try_clone()?));
+                }
+                v.push(Bound::Unix(l));
+                Ok(v)
+            }
+        }
+    }
+
+    /// Removes the Unix socket file the relay created.
+    pub fn cleanup(&self) {
+        if let Endpoint::Unix(p) = &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
+    let fd: OwnedFd = rustix::net::socket_with(family, SocketType::STREAM, flags, None)?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    sockopt::set_socket_reuseport(&fd, true)?;
+    rustix::net::bind(&fd, &addr)?;
+    rustix::net::listen(&fd, 4096)?;
+    Ok(std::net::TcpListener::from(fd))
+}

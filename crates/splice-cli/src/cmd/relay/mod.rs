@@ -1,0 +1,252 @@
+//! `splice relay LISTEN UPSTREAM`: a TCP (or Unix stream socket) proxy whose connections move
+//! bytes socket → pipe → socket with `splicekit::tokio::relay`.
+//!
+//! `-j N` runs N threads, each with its own single-threaded runtime and, for TCP, its own
+//! listening socket bound with `SO_REUSEPORT`, so the kernel spreads connections across them.
+//! SIGINT/SIGTERM stop accepting; open connections get `--grace` to finish; a second signal
+//! exits at once.
+
+mod addr;
+mod serve;
+
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use addr::{Endpoint, Listen};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "splice relay",
+    about = "Relay TCP or Unix stream connections from LISTEN to UPSTREAM without copying",
+    after_help = "Addresses: PORT (on 127.0.0.1), HOST:PORT, [IPv6]:PORT or unix:/path.\n\
+                  Durations: 500ms, 30s, 2m, or a number of seconds."
+)]
+struct Args {
+    /// Where to accept connections (PORT listens on loopback only).
+    listen: String,
+    /// Where to connect for each accepted connection.
+    upstream: String,
+    /// At most this many connections at once (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    max_conns: usize,
+    /// With --max-conns: close excess connections at once instead of leaving them queued.
+    #[arg(long)]
+    refuse_excess: bool,
+    /// Close a connection when no byte moved either way for this long.
+    #[arg(long, value_parser = parse_duration)]
+    idle_timeout: Option<Duration>,
+    /// Give up connecting upstream after this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    connect_timeout: Duration,
+    /// Worker threads (SO_REUSEPORT listeners for TCP).
+    #[arg(short = 'j', long = "jobs", default_value_t = 1)]
+    jobs: usize,
+    /// After SIGINT/SIGTERM, how long open connections may take to finish.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    grace: Duration,
+    /// Log one line per connection on stderr (bytes each way, duration, path).
+    #[arg(long)]
+    log: bool,
+    /// How connections move bytes: splice, or tokio::io::copy_bidirectional (the baseline).
+    #[arg(long, value_enum, default_value = "splice")]
+    strategy: How,
+    /// Broker pipe size per direction (K, M suffixes).
+    #[arg(long, default_value = "1M", value_parser = crate::util::parse_size)]
+    pipe_size: u64,
+}
+
+/// How a connection's bytes move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum How {
+    /// `splicekit::tokio::relay`: socket → pipe → socket.
+    Splice,
+    /// `tokio::io::copy_bidirectional`: 8 KiB buffers in user space.
+    Copy,
+}
+
+/// What every worker needs.
+pub struct Config {
+    pub upstream: Endpoint,
+    pub limit: Option<Arc<tokio::sync::Semaphore>>,
+    pub refuse_excess: bool,
+    pub idle_timeout: Option<Duration>,
+    pub connect_timeout: Duration,
+    pub grace: Duration,
+    pub log: bool,
+    pub how: How,
+    pub pipe_size: usize,
+}
+
+pub fn main(args: &[OsString]) -> u8 {
+    let argv = std::iter::once(OsString::from("splice relay")).chain(args.iter().cloned());
+    let a = match Args::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(a) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("relay: {e}");
+            1
+        }
+    }
+}
+
+fn run(a: Args) -> Result<(), String> {
+    if a.idle_timeout.is_some() && a.how_is_copy() {
+        return Err("--idle-timeout needs --strategy splice".into());
+    }
+    let listen = Listen::parse(&a.listen)?;
+    let upstream = Endpoint::parse(&a.upstream)?;
+    raise_fd_limit();
+    // Signal handlers first: a SIGINT arriving once the listening line is out must stop
+    // the relay gracefully, not kill it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let signals = {
+        let _in_rt = rt.enter();
+        Signals::new().map_err(|e| format!("signal: {e}"))?
+    };
+    let jobs = a.jobs.max(1);
+    let listeners = listen
+        .bind(jobs)
+        .map_err(|e| format!("{}: {e}", a.listen))?;
+    if a.log {
+        eprintln!(
+            "relay: listening on {} -> {upstream}",
+            listeners[0].local_name()
+        );
+    }
+    let cfg = Arc::new(Config {
+        upstream,
+        limit: (a.max_conns > 0).then(|| Arc::new(tokio::sync::Semaphore::new(a.max_conns))),
+        refuse_excess: a.refuse_excess,
+        idle_timeout: a.idle_timeout,
+        connect_timeout: a.connect_timeout,
+        grace: a.grace,
+        log: a.log,
+        how: a.strategy,
+        pipe_size: usize::try_from(a.pipe_size).unwrap_or(usize::MAX),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers: Vec<_> = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let (cfg, stop) = (cfg.clone(), stop_rx.clone());
+            std::thread::Builder::new()
+                .name(format!("relay-{i}"))
+                .spawn(move || serve::worker(l, &cfg, stop))
+                .map_err(|e| format!("thread: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    rt.block_on(supervise(workers, stop_tx, signals));
+    listen.cleanup();
+    Ok(())
+}
+
+impl Args {
+    fn how_is_copy(&self) -> bool {
+        self.strategy == How::Copy
+    }
+}
+
+/// SIGINT and SIGTERM, caught.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; needs a runtime entered.
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+}
+
+/// Waits for the workers to end (they end only after a stop) or for SIGINT/SIGTERM: the first
+/// signal stops accepting, a second one exits at once.
+async fn supervise(
+    workers: Vec<std::thread::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    mut sig: Signals,
+) {
+    let mut done = tokio::task::spawn_blocking(move || {
+        for w in workers {
+            let _ = w.join();
+        }
+    });
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = &mut done => return,
+            _ = sig.int.recv() => {}
+            _ = sig.term.recv() => {}
+        }
+        if stopping {
+            std::process::exit(130);
+        }
+        stopping = true;
+        let _ = stop.send(true);
+    }
+}
+
+/// Lifts the soft descriptor limit to the hard one: each connection holds two sockets and two
+/// pipes (six descriptors), so the usual 1024 would cap a relay at ~170 connections.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum {
+        l.current = l.maximum;
+        let _ = setrlimit(Resource::Nofile, l);
+    }
+}
+
+/// `500ms`, `30s`, `2m`, `1h`, or a number of seconds (fractions allowed).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("invalid duration '{s}' (use ms, s, m or h)")),
+    };
+    match num.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(Duration::from_secs_f64(n * scale)),
+        _ => Err(format!("invalid duration '{s}'")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

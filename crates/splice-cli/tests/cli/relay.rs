@@ -1,0 +1,449 @@
+//! `splice relay` as a process between real loopback sockets: every byte checked by hash in
+//! both directions, half-closes, refused/reset peers, 1,000 concurrent connections, no
+//! descriptor kept after 10,000, --max-conns, graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::util::{data, have_strace, sha, splice, SIZES};
+
+mod more;
+
+/// A running `splice relay --log`, its stderr collected line by line.
+pub struct Relay {
+    child: Child,
+    pub addr: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Relay {
+    /// `[prefix...] splice relay --log LISTEN UPSTREAM args...`; waits for its listening line.
+    pub fn start_with(prefix: &[&str], listen: &str, upstream: &str, args: &[&str]) -> Relay {
+        let mut cmd = match prefix.split_first() {
+            Some((p, rest)) => {
+                let mut c = Command::new(p);
+                c.args(rest).arg(splice());
+                c
+            }
+            None => Command::new(splice()),
+        };
+        // Its own process group, so Drop can kill a wrapper (strace) and the relay under it.
+        use std::os::unix::process::CommandExt;
+        let mut child = cmd
+            .args(["relay", "--log", listen, upstream])
+            .args(args)
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stderr, l) = (child.stderr.take().unwrap(), log.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("relay: listening on ") {
+                    let _ = tx.send(rest.split(" -> ").next().unwrap().to_string());
+                }
+                l.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("relay did not start: {:?}", log.lock().unwrap()));
+        Relay { child, addr, log }
+    }
+
+    pub fn start(upstream: &str, args: &[&str]) -> Relay {
+        Relay::start_with(&[], "127.0.0.1:0", upstream, args)
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until a log line satisfies `f`.
+    pub fn wait_log(&self, f: impl Fn(&str) -> bool) -> String {
+        let t = Instant::now();
+        loop {
+            if let Some(l) = self.log().into_iter().find(|l| f(l)) {
+                return l;
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "{:#?}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
+    }
+
+    /// How many of its descriptors are pipes.
+    pub fn pipe_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|l| l.to_string_lossy().starts_with("pipe:"))
+            .count()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        Command::new("kill")
+            .args(["-s", sig, &self.pid().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    /// Waits for the relay to exit; its status code.
+    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid() as i32) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    // The test process holds both ends of every connection.
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut l = getrlimit(Resource::Nofile);
+    l.current = l.maximum;
+    let _ = setrlimit(Resource::Nofile, l);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The upstream used by most tests: per connection, reads an 8-byte length N, then sends N
+/// bytes (`data(N)` reversed) while reading the rest to EOF, then answers nothing more and
+/// closes. Sends the SHA-256 of what it read (after the length) on `seen`.
+async fn hashing_upstream() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    // A backlog of 4096 (tokio's bind uses 1024): a thousand connects at once on a loaded
+    // machine overflowed 1024, and the kernel reset the connections it dropped.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let l = sock.listen(4096).unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.into_split();
+                let n = r.read_u64_le().await.unwrap() as usize;
+                let send = tokio::spawn(async move {
+                    let mut d = data(n);
+                    d.reverse();
+                    w.write_all(&d).await.unwrap();
+                    w.shutdown().await.unwrap();
+                });
+                let mut v = Vec::new();
+                r.read_to_end(&mut v).await.unwrap();
+                send.await.unwrap();
+                let _ = tx.send(sha(&v));
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// One client through the relay: asks for `down` bytes, sends `up` bytes, checks what came
+/// back by hash; returns the SHA-256 of what it sent.
+async fn exchange(relay: &str, up: usize, down: usize) -> String {
+    let s = TcpStream::connect(relay).await.unwrap();
+    let (mut r, mut w) = s.into_split();
+    let sent = data(up);
+    let want_sha = sha(&sent);
+    let writer = tokio::spawn(async move {
+        w.write_u64_le(down as u64).await.unwrap();
+        w.write_all(&sent).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).await.unwrap();
+    writer.await.unwrap();
+    let mut want = data(down);
+    want.reverse();
+    assert_eq!(sha(&got), sha(&want), "down {down} bytes");
+    want_sha
+}
+
+#[test]
+fn every_size_arrives_intact_both_ways() {
+    let rt = rt();
+    rt.block_on(async {
+        let (up, mut seen) = hashing_upstream().await;
+        let relay = Relay::start(&up.to_string(), &[]);
+        let mut sizes = SIZES.to_vec();
+        sizes.push((3 << 20) + 1);
+        for (i, &n) in sizes.iter().enumerate() {
+            let down = sizes[(i + 2) % sizes.len()];
+            let sent = exchange(&relay.addr, n, down).await;
+            assert_eq!(seen.recv().await.unwrap(), sent, "up {n} bytes");
+        }
+        // One line per connection, in order, with the bytes each way (the 8-byte length
+        // included) and the path.
+        let t = Instant::now();
+        while relay.log().len() < sizes.len() + 1 {
+            assert!(t.elapsed() < Duration::from_secs(10), "{:#?}", relay.log());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for (i, (line, &n)) in relay.log()[1..].iter().zip(&sizes).enumerate() {
+            let down = sizes[(i + 2) % sizes.len()];
+            let want = format!("up {} down {down} bytes", n + 8);
+            assert!(
+                line.contains(&want) && line.ends_with(" by splice"),
+                "{line}"
+            );
+        }
+    });
+}
+
+/// A stream of `n` bytes in 1 MiB chunks, each stamped with its index (so a lost, repeated or
+/// reordered chunk changes the hash); hashes what it yields.
+struct Stream {
+    base: Vec<u8>,
+    left: u64,
+    index: u64,
+    hash: Sha256,
+}
+
+impl Stream {
+    fn new(n: u64, seed: usize) -> Stream {
+        Stream {
+            base: data((1 << 20) + seed),
+            left: n,
+            index: 0,
+            hash: Sha256::new(),
+        }
+    }
+    fn next(&mut self) -> Option<Vec<u8>> {
+        if self.left == 0 {
+            return None;
+        }
+        let k = self.left.min(1 << 20) as usize;
+        let mut c = self.base[..k].to_vec();
+        let stamp = self.index.to_le_bytes();
+        let m = k.min(8);
+        c[..m].copy_from_slice(&stamp[..m]);
+        self.index += 1;
+        self.left -= k as u64;
+        self.hash.update(&c);
+        Some(c)
+    }
+}
+
+async fn pour(mut w: impl AsyncWriteExt + Unpin, mut s: Stream) -> String {
+    while let Some(c) = s.next() {
+        w.write_all(&c).await.unwrap();
+    }
+    w.shutdown().await.unwrap();
+    format!("{:x}", s.hash.finalize())
+}
+
+async fn drink(mut r: impl AsyncReadExt + Unpin) -> (u64, String) {
+    let (mut h, mut buf, mut n) = (Sha256::new(), vec![0; 1 << 20], 0u64);
+    loop {
+        let k = r.read(&mut buf).await.unwrap();
+        if k == 0 {
+            return (n, format!("{:x}", h.finalize()));
+        }
+        n += k as u64;
+        h.update(&buf[..k]);
+    }
+}
+
+#[test]
+fn more_than_a_gigabyte_each_way_at_once() {
+    let n: u64 = (1100 << 20) + 3;
+    let rt = rt();
+    rt.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let up = l.local_addr().unwrap().to_string();
+        let relay = Relay::start(&up, &[]);
+        let server = tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            let (r, w) = s.into_split();
+            let down = tokio::spawn(pour(w, Stream::new(n, 2)));
+            (drink(r).await, down.await.unwrap())
+        });
+        let (r, w) = TcpStream::connect(&relay.addr).await.unwrap().into_split();
+        let up_sent = tokio::spawn(pour(w, Stream::new(n, 1)));
+        let down_got = drink(r).await;
+        let (up_got, down_sent) = server.await.unwrap();
+        assert_eq!(up_got, (n, up_sent.await.unwrap()));
+        assert_eq!(down_got, (n, down_sent));
+        relay.wait_log(|l| l.contains(&format!("up {n} down {n} bytes")));
+    });
+}
+
+#[test]
+fn each_half_close_is_passed_on() {
+    let rt = rt();
+    rt.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay::start(&l.local_addr().unwrap().to_string(), &[]);
+        // The client speaks and half-closes; the server answers after that EOF.
+        let mut c = TcpStream::connect(&relay.addr).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        c.write_all(b"question").await.unwrap();
+        c.shutdown().await.unwrap();
+        let mut q = Vec::new();
+        s.read_to_end(&mut q).await.unwrap();
+        assert_eq!(q, b"question");
+        s.write_all(b"answer after EOF").await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut a = Vec::new();
+        c.read_to_end(&mut a).await.unwrap();
+        assert_eq!(a, b"answer after EOF");
+        relay.wait_log(|l| l.contains("up 8 down 16 bytes"));
+        // The server half-closes first; the client is still heard.
+        let mut c = TcpStream::connect(&relay.addr).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        s.write_all(b"banner").await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut b = Vec::new();
+        c.read_to_end(&mut b).await.unwrap();
+        assert_eq!(b, b"banner");
+        c.write_all(b"late words").await.unwrap();
+        c.shutdown().await.unwrap();
+        let mut w = Vec::new();
+        s.read_to_end(&mut w).await.unwrap();
+        assert_eq!(w, b"late words");
+        relay.wait_log(|l| l.contains("up 10 down 6 bytes"));
+    });
+}
+
+pub fn reset(s: TcpStream) {
+    rustix::net::sockopt::set_socket_linger(&s, Some(Duration::ZERO)).unwrap();
+    drop(s);
+}
+
+#[test]
+fn a_refused_upstream_is_logged_and_the_client_closed() {
+    let rt = rt();
+    rt.block_on(async {
+        let free = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead = free.local_addr().unwrap().to_string();
+        drop(free);
+        let relay = Relay::start(&dead, &[]);
+        let mut c = TcpStream::connect(&relay.addr).await.unwrap();
+        let mut v = Vec::new();
+        let r = c.read_to_end(&mut v).await;
+        assert!(v.is_empty(), "{r:?}");
+        let line = relay.wait_log(|l| l.contains("connect"));
+        assert!(
+            line.contains(&format!("upstream {dead}: connect: Connection refused")),
+            "{line}"
+        );
+        // The process lives on and serves the next connection the same way.
+        let mut c = TcpStream::connect(&relay.addr).await.unwrap();
+        let _ = c.read_to_end(&mut v).await;
+        let t = Instant::now();
+        while relay.log().iter().filter(|l| l.contains("refused")).count() < 2 {
+            assert!(t.elapsed() < Duration::from_secs(10), "{:#?}", relay.log());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+}
+
+#[test]
+fn a_reset_on_either_side_ends_that_connection_with_a_logged_error() {
+    let rt = rt();
+    rt.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay::start(&l.local_addr().unwrap().to_string(), &[]);
+        for upstream_resets in [true, false] {
+            let mut c = TcpStream::connect(&relay.addr).await.unwrap();
+            let (mut s, _) = l.accept().await.unwrap();
+            if upstream_resets {
+                // The client streams; the upstream reads a little and resets.
+                let w = tokio::spawn(async move {
+                    let chunk = data(1 << 16);
+                    for _ in 0..256 {
+                        if c.write_all(&chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                    c
+                });
+                let mut first = vec![0; 1000];
+                s.read_exact(&mut first).await.unwrap();
+                reset(s);
+                let mut c = w.await.unwrap();
+                let mut rest = Vec::new();
+                let _ = c.read_to_end(&mut rest).await; // EOF or reset: the relay closed it
+            } else {
+                // The upstream streams; the client reads a little and resets.
+                let w = tokio::spawn(async move {
+                    let chunk = data(1 << 16);
+                    for _ in 0..256 {
+                        if s.write_all(&chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                    s
+                });
+                let mut first = vec![0; 1000];
+                c.read_exact(&mut first).await.unwrap();
+                reset(c);
+                let mut s = w.await.unwrap();
+                let mut rest = Vec::new();
+                let _ = s.read_to_end(&mut rest).await;
+            }
+            let who = if upstream_resets {
+                "upstream"
+            } else {
+                "client"
+            };
+            let line = relay.wait_log(|l| l.contains(&format!(": {who}: ")));
+            assert!(
+                line.contains("Connection reset by peer") || line.contains("Broken pipe"),
+                "{line}"
+            );
+        }
+        // Exactly the two errors, nothing else logged but the start line.
+        let lines = relay.log();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        // And the same relay still moves bytes both ways.
+        let mut c = TcpStream::connect(&relay.addr).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        c.write_all(b"ping").await.unwrap();
+        c.shutdown().await.unwrap();
+        s.write_all(b"pong").await.unwrap();
+        s.shutdown().await.unwrap();
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        s.read_to_end(&mut x).await.unwrap();
+        c.read_to_end(&mut y).await.unwrap();
+        assert_eq!((x.as_slice(), y.as_slice()), (&b"ping"[..], &b"pong"[..]));
+    });
+}

@@ -1,0 +1,350 @@
+//! `splice relay` under load and at its limits: 1,000 concurrent connections, descriptors
+//! after 10,000, --max-conns, shutdown, idle and connect timeouts, Unix sockets, fallback.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use super::{exchange, hashing_upstream, have_strace, rt, Relay};
+use crate::util::{data, sha};
+
+/// Runs `n` exchanges at once (sizes varying around page and pipe boundaries), each checked
+/// by hash both ways; returns when every upstream side has confirmed what it read.
+async fn many_at_once(
+    relay: &Relay,
+    seen: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    n: usize,
+) {
+    let sizes = [1, 4095, 4097, 65537, 100_000];
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let addr = relay.addr.clone();
+            let (up, down) = (sizes[i % 5] + i, sizes[(i + 2) % 5]);
+            tokio::spawn(async move { exchange(&addr, up, down).await })
+        })
+        .collect();
+    let mut sent = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(s) => sent.push(s),
+            Err(e) => panic!("{e}; the relay logged: {:#?}", relay.log()),
+        }
+    }
+    let mut got = Vec::new();
+    for _ in 0..n {
+        got.push(seen.recv().await.unwrap());
+    }
+    sent.sort();
+    got.sort();
+    assert_eq!(sent, got);
+}
+
+/// Waits until the relay has logged `n` lines (a line per finished connection).
+async fn wait_lines(relay: &Relay, n: usize) {
+    let t = Instant::now();
+    while relay.log().len() < n {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{}",
+            relay.log().len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn a_thousand_connections_at_once_each_intact() {
+    let rt = rt();
+    rt.block_on(async {
+        let (up, mut seen) = hashing_upstream().await;
+        let relay = Relay::start(&up.to_string(), &["-j", "2"]);
+        many_at_once(&relay, &mut seen, 1000).await;
+        let t = Instant::now();
+        while relay.log().len() < 1001 {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{}",
+                relay.log().len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(relay.log()[1..].iter().all(|l| l.ends_with(" by splice")));
+    });
+}
+
+#[test]
+fn ten_thousand_connections_leave_no_descriptor_behind() {
+    let rt = rt();
+    rt.block_on(async {
+        let (up, mut seen) = hashing_upstream().await;
+        let relay = Relay::start(&up.to_string(), &[]);
+        // After one connection the runtimes have opened their own descriptors (epoll,
+        // eventfd, the signal socket); count from there.
+        many_at_once(&relay, &mut seen, 1).await;
+        wait_lines(&relay, 2).await;
+        let (start, start_pipes) = (relay.fds(), relay.pipe_fds());
+        // The pipe pool keeps up to 64 idle pipes (128 descriptors) once connections have
+        // used them: a bound, not a leak. Fill it, then count again.
+        many_at_once(&relay, &mut seen, 100).await;
+        wait_lines(&relay, 102).await;
+        let (warm, warm_pipes) = (relay.fds(), relay.pipe_fds());
+        assert!(
+            warm_pipes - start_pipes <= 128,
+            "{start_pipes} -> {warm_pipes} pipes"
+        );
+        assert_eq!(warm - warm_pipes, start - start_pipes, "other descriptors");
+        for _ in 0..100 {
+            many_at_once(&relay, &mut seen, 100).await;
+        }
+        wait_lines(&relay, 10_102).await;
+        let after = relay.fds();
+        assert!(
+            after <= warm,
+            "descriptors: {start} at start, {warm} warm, {after} after 10,000 connections"
+        );
+    });
+}
+
+/// Upstream connections open at the moment, counted by an accept loop that holds them.
+async fn counting_upstream() -> (String, tokio::sync::mpsc::UnboundedReceiver<TcpStream>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let _ = tx.send(s);
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn max_conns_holds_excess_connections_back_or_refuses_them() {
+    let rt = rt();
+    rt.block_on(async {
+        // Waiting: three relayed, three queued until one ends.
+        let (up, mut upstream) = counting_upstream().await;
+        let relay = Relay::start(&up, &["--max-conns", "3"]);
+        let mut clients = Vec::new();
+        for _ in 0..6 {
+            clients.push(TcpStream::connect(&relay.addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut held = Vec::new();
+        while let Ok(s) = upstream.try_recv() {
+            held.push(s);
+        }
+        assert_eq!(held.len(), 3);
+        // One connection ends (the upstream resets it; a plain close would only half-close
+        // it, and the client side is still open).
+        super::reset(held.pop().unwrap());
+        let s = tokio::time::timeout(Duration::from_secs(5), upstream.recv()).await;
+        assert!(s.is_ok(), "a queued connection should get the freed slot");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(upstream.try_recv().is_err(), "only one slot was freed");
+        drop(relay);
+
+        // Refusing: the three extra clients are closed at once, with a log line each.
+        let (up, mut upstream) = counting_upstream().await;
+        let relay = Relay::start(&up, &["--max-conns", "3", "--refuse-excess"]);
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            clients.push(TcpStream::connect(&relay.addr).await.unwrap());
+        }
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(upstream.recv().await.unwrap());
+        }
+        for _ in 0..3 {
+            let mut c = TcpStream::connect(&relay.addr).await.unwrap();
+            let mut v = Vec::new();
+            let r = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut v)).await;
+            assert!(matches!(r, Ok(Ok(0))), "{r:?}");
+        }
+        let refused = relay.log().iter().filter(|l| l.contains("refused")).count();
+        assert_eq!(refused, 3, "{:#?}", relay.log());
+        assert!(upstream.try_recv().is_err());
+    });
+}
+
+#[test]
+fn sigterm_stops_accepting_and_lets_open_connections_finish() {
+    let rt = rt();
+    rt.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut relay = Relay::start(&l.local_addr().unwrap().to_string(), &["--grace", "20s"]);
+        let mut c = TcpStream::connect(&relay.addr).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        c.write_all(b"before").await.unwrap();
+        relay.signal("TERM");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // No new connection is taken...
+        assert!(TcpStream::connect(&relay.addr).await.is_err());
+        // ...the open one still carries bytes both ways and ends normally.
+        let big = data(3 << 20);
+        let want = sha(&big);
+        let w = tokio::spawn(async move {
+            c.write_all(&big).await.unwrap();
+            c.shutdown().await.unwrap();
+            c
+        });
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert_eq!(&got[..6], b"before");
+        assert_eq!(sha(&got[6..]), want);
+        s.write_all(b"bye").await.unwrap();
+        drop(s);
+        let mut c = w.await.unwrap();
+        let mut bye = Vec::new();
+        c.read_to_end(&mut bye).await.unwrap();
+        assert_eq!(bye, b"bye");
+        assert_eq!(
+            relay.wait(Duration::from_secs(10)),
+            Some(0),
+            "{:#?}",
+            relay.log()
+        );
+    });
+}
+
+#[test]
+fn the_grace_period_ends_with_open_connections_cut() {
+    let rt = rt();
+    rt.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut relay = Relay::start(&l.local_addr().unwrap().to_string(), &["--grace", "300ms"]);
+        let mut c = TcpStream::connect(&relay.addr).await.unwrap();
+        let (_s, _) = l.accept().await.unwrap();
+        let t = Instant::now();
+        relay.signal("INT");
+        assert_eq!(relay.wait(Duration::from_secs(10)), Some(0));
+        assert!(t.elapsed() >= Duration::from_millis(300));
+        relay.wait_log(|l| l.contains("1 connection(s) cut"));
+        let mut v = Vec::new();
+        let _ = c.read_to_end(&mut v).await; // closed by the relay
+        assert!(v.is_empty());
+    });
+}
+
+#[test]
+fn idle_and_connect_timeouts_end_the_connection_with_a_message() {
+    let rt = rt();
+    rt.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay::start(
+            &l.local_addr().unwrap().to_string(),
+            &["--idle-timeout", "300ms"],
+        );
+        let mut c = TcpStream::connect(&relay.addr).await.unwrap();
+        let (_s, _) = l.accept().await.unwrap();
+        c.write_all(b"x").await.unwrap();
+        let line = relay.wait_log(|l| l.contains("idle"));
+        assert!(
+            line.contains("no byte moved either way for 300ms"),
+            "{line}"
+        );
+        assert!(line.contains("up 1 down 0 bytes"), "{line}");
+
+        // An upstream whose backlog is full never completes the handshake.
+        use rustix::net::{bind, listen, socket, AddressFamily, SocketType};
+        let full = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+        bind(
+            &full,
+            &"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
+        )
+        .unwrap();
+        listen(&full, 0).unwrap();
+        let addr = rustix::net::getsockname(&full).unwrap();
+        let addr = std::net::SocketAddr::try_from(addr).unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..4 {
+            if let Ok(Ok(s)) =
+                tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await
+            {
+                fillers.push(s);
+            }
+        }
+        let relay = Relay::start(&addr.to_string(), &["--connect-timeout", "400ms"]);
+        let _c = TcpStream::connect(&relay.addr).await.unwrap();
+        let line = relay.wait_log(|l| l.contains("connect:"));
+        assert!(line.contains("timed out after 400ms"), "{line}");
+    });
+}
+
+#[test]
+fn unix_sockets_on_either_side() {
+    let rt = rt();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (up_path, front) = (dir.path().join("up.sock"), dir.path().join("front.sock"));
+        let l = UnixListener::bind(&up_path).unwrap();
+        let up = format!("unix:{}", up_path.display());
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.into_split();
+                    let mut v = Vec::new();
+                    r.read_to_end(&mut v).await.unwrap();
+                    v.reverse();
+                    w.write_all(&v).await.unwrap();
+                });
+            }
+        });
+        // unix -> unix, then TCP -> unix.
+        let listen = format!("unix:{}", front.display());
+        let r1 = Relay::start_with(&[], &listen, &up, &[]);
+        let r2 = Relay::start(&up, &[]);
+        for n in [0, 1, 4096, 65537, (3 << 20) + 1] {
+            let input = data(n);
+            let mut want = input.clone();
+            want.reverse();
+            let mut c = UnixStream::connect(&front).await.unwrap();
+            c.write_all(&input).await.unwrap();
+            c.shutdown().await.unwrap();
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).await.unwrap();
+            assert_eq!(sha(&got), sha(&want), "unix {n}");
+            let mut c = TcpStream::connect(&r2.addr).await.unwrap();
+            c.write_all(&input).await.unwrap();
+            c.shutdown().await.unwrap();
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).await.unwrap();
+            assert_eq!(sha(&got), sha(&want), "tcp {n}");
+        }
+        assert!(r1.addr.starts_with("unix:"), "{}", r1.addr);
+        // A relay that stops removes the socket file it created.
+        let mut r1 = r1;
+        r1.signal("TERM");
+        assert_eq!(r1.wait(Duration::from_secs(10)), Some(0));
+        assert!(!front.exists());
+    });
+}
+
+#[test]
+fn a_refused_splice_falls_back_to_copying_with_every_byte() {
+    if !have_strace() {
+        return;
+    }
+    let rt = rt();
+    rt.block_on(async {
+        let (up, mut seen) = hashing_upstream().await;
+        // The first splice of the process (the client's first read) and, separately, the
+        // second (the first out-splice, with bytes in the pipe) refused with EINVAL.
+        for when in ["1", "2"] {
+            let inject = format!("inject=splice:error=EINVAL:when={when}");
+            let relay = Relay::start_with(
+                &["strace", "-f", "-o", "/dev/null", "-e", &inject],
+                "127.0.0.1:0",
+                &up.to_string(),
+                &[],
+            );
+            for (n, down) in [(65537, 4097), ((3 << 20) + 1, 65536)] {
+                let sent = exchange(&relay.addr, n, down).await;
+                assert_eq!(seen.recv().await.unwrap(), sent);
+            }
+            let line = relay.wait_log(|l| l.contains(" by "));
+            assert!(line.contains("copy"), "{line}");
+        }
+    });
+}
