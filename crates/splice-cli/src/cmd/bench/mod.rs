@@ -263,7 +263,8 @@ fn run(a: &Args) -> std::io::Result<bool> {
 /// `tokio::io::copy_bidirectional` relay.
 fn relay_case(name: &'static str, streams: usize, a: &Args) -> std::io::Result<(Vec<Row>, bool)> {
     let sink = relay::Sink::start()?;
-    let procs = relay::METHODS
+    let methods = relay::methods();
+    let procs = methods
         .iter()
         .map(|(_, strategy)| relay::RelayProc::start(strategy, sink.addr))
         .collect::<std::io::Result<Vec<_>>>()?;
@@ -273,7 +274,7 @@ fn relay_case(name: &'static str, streams: usize, a: &Args) -> std::io::Result<(
         for (i, p) in procs.iter().enumerate() {
             let s = relay::measure(p, &sink, streams, a.relay_size)?;
             if s.delivered != a.relay_size {
-                let m = relay::METHODS[i].0;
+                let m = methods[i].0;
                 let (got, want) = (s.delivered, a.relay_size);
                 eprintln!("bench: {name} {m}: {got} of {want} bytes arrived");
                 ok = false;
@@ -281,7 +282,7 @@ fn relay_case(name: &'static str, streams: usize, a: &Args) -> std::io::Result<(
             samples[i].push(s);
         }
     }
-    let rows = relay::METHODS
+    let rows = methods
         .iter()
         .zip(&samples)
         .map(|((m, _), s)| Row::from_samples(name, m, s))

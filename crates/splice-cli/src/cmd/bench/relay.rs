@@ -15,13 +15,30 @@ use super::Sample;
 /// The relay cases by name and stream count.
 pub const CASES: [(&str, usize); 2] = [("relay-1", 1), ("relay-64", 64)];
 
-pub const ABOUT: &str = "client threads write() 1 MiB buffers to `splice relay` on 127.0.0.1; the sink splices each connection to /dev/null; CPU = the relay process";
+pub const ABOUT: &str = "client threads write() 1 MiB buffers to the relay on 127.0.0.1; the sink splices each connection to /dev/null; CPU = the relay process (and its children)";
 
-/// The relays compared, baseline first.
-pub const METHODS: [(&str, &str); 2] = [
-    ("tokio copy_bidirectional", "copy"),
-    ("splice relay", "splice"),
-];
+/// The relays compared, baseline first; socat joins when it is installed (scripts/peers.sh
+/// installs it), with its default 8 KiB buffer and a listen backlog of 1024 (its default of 5
+/// resets some of 64 simultaneous connects).
+pub fn methods() -> Vec<(&'static str, &'static str)> {
+    let mut m = vec![
+        ("tokio copy_bidirectional", "copy"),
+        ("splice relay", "splice"),
+    ];
+    if have_socat() {
+        m.push(("socat (default 8 KiB)", "socat"));
+    }
+    m
+}
+
+fn have_socat() -> bool {
+    Command::new("socat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
 
 /// A sink server: drains every connection to /dev/null by splice, counting bytes.
 pub struct Sink {
@@ -62,11 +79,21 @@ impl RelayProc {
     pub fn start(strategy: &str, sink: SocketAddr) -> io::Result<RelayProc> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let child = Command::new(std::env::current_exe()?)
-            .args(["relay", "--strategy", strategy, &addr.to_string()])
-            .arg(sink.to_string())
-            .stdin(Stdio::null())
-            .spawn()?;
+        let child = if strategy == "socat" {
+            Command::new("socat")
+                .arg(format!(
+                    "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=1024"
+                ))
+                .arg(format!("TCP:{sink}"))
+                .stdin(Stdio::null())
+                .spawn()?
+        } else {
+            Command::new(std::env::current_exe()?)
+                .args(["relay", "--strategy", strategy, &addr.to_string()])
+                .arg(sink.to_string())
+                .stdin(Stdio::null())
+                .spawn()?
+        };
         let t = Instant::now();
         while TcpStream::connect(addr).is_err() {
             if t.elapsed() > Duration::from_secs(10) {
@@ -77,16 +104,25 @@ impl RelayProc {
         Ok(RelayProc { child, addr })
     }
 
-    /// The relay's user + system CPU time so far.
+    /// The relay's user + system CPU time so far, with that of its reaped children (socat
+    /// forks one per connection; it is waited for here until it has been reaped).
     fn cpu(&self) -> io::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the command name (which ends with the last ')'): utime is the 12th,
-        // stime the 13th.
+        let pid = self.child.id();
+        let t = Instant::now();
+        while std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .is_ok_and(|c| !c.trim().is_empty())
+            && t.elapsed() < Duration::from_secs(2)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name (which ends with the last ')'): utime, stime, cutime
+        // and cstime are the 12th to the 15th.
         let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
         let f: Vec<u64> = rest
             .split_whitespace()
             .skip(11)
-            .take(2)
+            .take(4)
             .filter_map(|x| x.parse().ok())
             .collect();
         let ticks = rustix::param::clock_ticks_per_second() as f64;
