@@ -101,11 +101,12 @@ echo "== relays: ${size} MiB from tmpfs, splice cat FILE > /dev/tcp/RELAY (sendf
 # include socat: there the clock stops when the sink has every byte, and CPU is the relay's.
 sink=$(mktemp --suffix=.py)
 cat > "$sink" <<'PY'
-import os, socket, sys, threading
+import fcntl, os, socket, sys, threading
 l = socket.create_server(("127.0.0.1", int(sys.argv[1])), backlog=128)
 null = os.open("/dev/null", os.O_WRONLY)
 def drain(c):
     r, w = os.pipe()
+    fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ: 1 MiB, as the relays' own pipes
     while (n := os.splice(c.fileno(), w, 1 << 20)) > 0:
         while n > 0:
             n -= os.splice(r, null, n)

@@ -3,7 +3,7 @@
 //! (`tokio::io::copy_bidirectional`) is the baseline. CPU is the relay process's own
 //! (utime + stime from /proc), read before and after each run.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +15,7 @@ use super::Sample;
 /// The relay cases by name and stream count.
 pub const CASES: [(&str, usize); 2] = [("relay-1", 1), ("relay-64", 64)];
 
-pub const ABOUT: &str = "client threads write() 1 MiB buffers to the relay on 127.0.0.1; the sink splices each connection to /dev/null; CPU = the relay process (and its children)";
+pub const ABOUT: &str = "client threads sendfile() a 1 MiB memfd to the relay on 127.0.0.1; the sink splices each connection to /dev/null; CPU = the relay process (and its children)";
 
 /// The relays compared, baseline first; socat joins when it is installed (scripts/peers.sh
 /// installs it), with its default 8 KiB buffer and a listen backlog of 1024 (its default of 5
@@ -176,13 +176,25 @@ pub fn measure(relay: &RelayProc, sink: &Sink, streams: usize, size: u64) -> io:
     })
 }
 
+/// A client: `n` bytes by `sendfile` from a 1 MiB memfd, as `splice cat FILE > SOCKET` sends
+/// (a cheap sender leaves the cores to the relays being compared).
 fn send(addr: SocketAddr, mut n: u64) -> io::Result<()> {
-    let mut s = TcpStream::connect(addr)?;
-    let buf = vec![b'r'; 1 << 20];
+    const CHUNK: u64 = 1 << 20;
+    let s = TcpStream::connect(addr)?;
+    let src = rustix::fs::memfd_create("relay-bench", rustix::fs::MemfdFlags::CLOEXEC)?;
+    rustix::io::write(&src, &vec![b'r'; CHUNK as usize])?;
     while n > 0 {
-        let k = n.min(buf.len() as u64) as usize;
-        s.write_all(&buf[..k])?;
-        n -= k as u64;
+        let mut off = 0u64;
+        while off < CHUNK.min(n) {
+            let want = (CHUNK.min(n) - off) as usize;
+            match splicekit::sys::sendfile(&s, &src, Some(&mut off), want) {
+                Ok(0) => return Err(io::Error::other("sendfile moved nothing")),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        n -= off;
     }
     s.shutdown(std::net::Shutdown::Write)
 }
