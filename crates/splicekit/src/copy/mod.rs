@@ -398,6 +398,16 @@ pub(crate) fn is_again(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EAGAIN)
 }
 
+/// Whether an errno is a kind's way of saying "not by splice/tee" (EINVAL, ENOSYS,
+/// EOPNOTSUPP): before the first byte the caller falls back to read/write; any other errno
+/// describes the descriptor itself (ENOSPC, EPIPE, EIO…) and is reported.
+pub(crate) fn refuses_splice(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+    )
+}
+
 /// Whether an errno means "interrupted, retry".
 pub(crate) fn is_intr(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINTR)

@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::{info, OutputPath, OutputReport};
-use crate::copy::{is_again, is_intr};
+use crate::copy::{is_again, is_intr, refuses_splice};
 use crate::error::{Error, Op, Side};
 use crate::kind::FdKind;
 use crate::pipe::Pipe;
@@ -26,15 +26,6 @@ pub(super) struct Out<'a> {
 
 /// The most bytes one `write` takes on the copying path.
 const WRITE_MAX: usize = 128 << 10;
-
-/// Errnos by which a kind says "not by splice": the output falls back to read/write. Any
-/// other errno describes the output itself (ENOSPC, EPIPE, EIO…) and is reported.
-fn refuses_splice(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
-    )
-}
 
 impl<'a> Out<'a> {
     pub(super) fn new(fd: BorrowedFd<'a>, size: usize, resize: bool, splice_files: bool) -> Self {

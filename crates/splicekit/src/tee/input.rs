@@ -6,7 +6,7 @@ use std::os::fd::BorrowedFd;
 
 use super::deliver::drop_bytes;
 use super::{info, input_error};
-use crate::copy::{is_again, is_intr};
+use crate::copy::{is_again, is_intr, refuses_splice};
 use crate::error::{Error, Op};
 use crate::kind::FdKind;
 use crate::pipe::Pipe;
@@ -125,13 +125,7 @@ impl<'a> Input<'a> {
                 }
                 // This kind cannot be spliced from (a /proc file, a terminal on some
                 // kernels): read it instead. Other errnos (EISDIR, EIO…) are the input's own.
-                Err(e)
-                    if self.taken == 0
-                        && matches!(
-                            e.raw_os_error(),
-                            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
-                        ) =>
-                {
+                Err(e) if self.taken == 0 && refuses_splice(&e) => {
                     self.copy = Some(vec![0u8; cap.min(1 << 20)])
                 }
                 Err(e) => return Err(self.err(Op::Splice, e)),

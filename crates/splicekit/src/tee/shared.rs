@@ -6,7 +6,7 @@ use std::os::fd::BorrowedFd;
 
 use super::deliver::drop_bytes;
 use super::input_error;
-use crate::copy::is_intr;
+use crate::copy::{is_intr, refuses_splice};
 use crate::error::{Error, Op};
 use crate::kind::FdKind;
 use crate::pipe::Pipe;
@@ -40,7 +40,9 @@ impl Shared {
         if !(consume || self.tee_refused) {
             match self.load_by_tee(input, n) {
                 Ok(()) => return Ok((&self.buf[..n], false)),
-                Err(e) if e.op() == Op::Tee && refuses_tee(e.io_error()) => self.tee_refused = true,
+                Err(e) if e.op() == Op::Tee && refuses_splice(e.io_error()) => {
+                    self.tee_refused = true
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -64,7 +66,7 @@ impl Shared {
                 match sys::tee(input, p.writer(), n, SpliceFlags::empty()) {
                     Ok(m) => break m,
                     Err(e) if is_intr(&e) => {}
-                    Err(e) if have > 0 && refuses_tee(&e) => {
+                    Err(e) if have > 0 && refuses_splice(&e) => {
                         let e = io::Error::other(format!("tee refused after {have} bytes: {e}"));
                         return Err(err(Op::Read, e));
                     }
@@ -82,10 +84,6 @@ impl Shared {
         }
         Ok(())
     }
-}
-
-fn refuses_tee(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS))
 }
 
 fn read_exact(fd: BorrowedFd<'_>, mut buf: &mut [u8]) -> Result<(), Error> {

@@ -7,7 +7,7 @@ use std::task::{ready, Context, Poll};
 use ::tokio::io::Interest;
 
 use super::{Path, SpliceStream};
-use crate::copy::is_intr;
+use crate::copy::{is_intr, refuses_splice};
 use crate::error::{Error, Op, Side};
 use crate::kind::FdKind;
 use crate::pipe::{PipePool, PooledPipe};
@@ -196,7 +196,12 @@ impl Direction {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock || is_intr(&e) => {}
                 // EINVAL, ENOSYS, EOPNOTSUPP before the first byte: this pair takes no
                 // splice; the connection copies through a buffer from now on.
-                Err(e) if self.pending == 0 && self.total == 0 && refuses(&e, self.path) => {
+                Err(e)
+                    if self.pending == 0
+                        && self.total == 0
+                        && self.path == Path::Splice
+                        && refuses_splice(&e) =>
+                {
                     self.pipe = None;
                     self.go_buffered();
                 }
@@ -245,7 +250,7 @@ impl Direction {
                     return Poll::Ready(Ok(()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock || is_intr(&e) => {}
-                Err(e) if self.total == 0 && refuses(&e, self.path) => {
+                Err(e) if self.total == 0 && self.path == Path::Splice && refuses_splice(&e) => {
                     self.take_pipe_into_buffer()
                         .map_err(|e| self.err(Op::Read, Side::Input, e))?;
                 }
@@ -283,13 +288,4 @@ impl Direction {
         self.start = 0;
         Ok(())
     }
-}
-
-/// Errnos by which the kernel says "not by splice" for a pair.
-fn refuses(e: &io::Error, path: Path) -> bool {
-    path == Path::Splice
-        && matches!(
-            e.raw_os_error(),
-            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
-        )
 }

@@ -269,7 +269,13 @@ where
             return Poll::Ready(Ok(()));
         }
         match idle.as_mut() {
-            Some((limit, timer, seen)) => poll_idle(cx, *limit, timer, seen, ab.total + ba.total),
+            Some((limit, timer, seen)) => {
+                let moved = ab.total + ba.total;
+                poll_idle(cx, *limit, timer, seen, moved).map_err(|e| {
+                    let error = Error::new(Op::Idle, a.kind(), b.kind(), Side::Input, moved, e);
+                    (error, true)
+                })
+            }
             None => Poll::Pending,
         }
     })
@@ -289,7 +295,7 @@ fn poll_idle(
     timer: &mut Pin<Box<Sleep>>,
     seen: &mut u64,
     moved: u64,
-) -> Poll<Result<(), (Error, bool)>> {
+) -> Poll<Result<(), io::Error>> {
     if moved != *seen {
         *seen = moved;
         timer.as_mut().reset(Instant::now() + limit);
@@ -297,16 +303,7 @@ fn poll_idle(
     match timer.as_mut().poll(cx) {
         Poll::Ready(()) => {
             let msg = format!("no byte moved either way for {limit:?}");
-            let e = io::Error::new(io::ErrorKind::TimedOut, msg);
-            let error = Error::new(
-                Op::Idle,
-                FdKind::Socket(SocketKind::Other),
-                FdKind::Socket(SocketKind::Other),
-                Side::Input,
-                moved,
-                e,
-            );
-            Poll::Ready(Err((error, true)))
+            Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, msg)))
         }
         Poll::Pending => Poll::Pending,
     }

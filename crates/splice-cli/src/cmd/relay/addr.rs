@@ -125,3 +125,23 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     rustix::net::listen(&fd, 4096)?;
     Ok(std::net::TcpListener::from(fd))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Endpoint;
+
+    fn show(s: &str) -> Result<String, String> {
+        Endpoint::parse(s).map(|e| e.to_string())
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(show("8080"), Ok("127.0.0.1:8080".into()));
+        assert_eq!(show("0.0.0.0:80"), Ok("0.0.0.0:80".into()));
+        assert_eq!(show("[::1]:443"), Ok("[::1]:443".into()));
+        assert_eq!(show("unix:/run/x.sock"), Ok("unix:/run/x.sock".into()));
+        assert!(show("unix:").is_err());
+        assert!(show("no-port-here").is_err());
+        assert!(show("127.0.0.1:99999").is_err());
+    }
+}

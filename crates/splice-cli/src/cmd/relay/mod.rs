@@ -99,7 +99,7 @@ pub fn main(args: &[OsString]) -> u8 {
 }
 
 fn run(a: Args) -> Result<(), String> {
-    if a.idle_timeout.is_some() && a.how_is_copy() {
+    if a.idle_timeout.is_some() && a.strategy == How::Copy {
         return Err("--idle-timeout needs --strategy splice".into());
     }
     let listen = Listen::parse(&a.listen)?;
@@ -151,12 +151,6 @@ fn run(a: Args) -> Result<(), String> {
     rt.block_on(supervise(workers, stop_tx, signals));
     listen.cleanup();
     Ok(())
-}
-
-impl Args {
-    fn how_is_copy(&self) -> bool {
-        self.strategy == How::Copy
-    }
 }
 
 /// SIGINT and SIGTERM, caught.
