@@ -447,3 +447,35 @@ fn a_reset_on_either_side_ends_that_connection_with_a_logged_error() {
         assert_eq!((x.as_slice(), y.as_slice()), (&b"ping"[..], &b"pong"[..]));
     });
 }
+
+#[test]
+fn bad_addresses_and_a_busy_port_are_clear_errors() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    for (args, status, msg) in [
+        (
+            vec![port.as_str(), "9"],
+            1,
+            format!("relay: {port}: Address already in use\n"),
+        ),
+        (
+            vec!["1", "unix:"],
+            1,
+            "relay: 'unix:': empty socket path\n".to_string(),
+        ),
+        (
+            vec!["1"],
+            2,
+            "error: the following required arguments".to_string(),
+        ),
+    ] {
+        let o = Command::new(splice())
+            .arg("relay")
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(status), "{args:?}: {err}");
+        assert!(err.starts_with(&msg), "{args:?}: {err}");
+    }
+}

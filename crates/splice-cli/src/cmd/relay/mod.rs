@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::util::strerror;
 use addr::{Endpoint, Listen};
 
 #[derive(Parser, Debug)]
@@ -110,15 +111,15 @@ fn run(a: Args) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("runtime: {e}"))?;
+        .map_err(|e| format!("runtime: {}", strerror(&e)))?;
     let signals = {
         let _in_rt = rt.enter();
-        Signals::new().map_err(|e| format!("signal: {e}"))?
+        Signals::new().map_err(|e| format!("signal: {}", strerror(&e)))?
     };
     let jobs = a.jobs.max(1);
     let listeners = listen
         .bind(jobs)
-        .map_err(|e| format!("{}: {e}", a.listen))?;
+        .map_err(|e| format!("{}: {}", a.listen, strerror(&e)))?;
     if a.log {
         eprintln!(
             "relay: listening on {} -> {upstream}",
@@ -145,7 +146,7 @@ fn run(a: Args) -> Result<(), String> {
             std::thread::Builder::new()
                 .name(format!("relay-{i}"))
                 .spawn(move || serve::worker(l, &cfg, stop))
-                .map_err(|e| format!("thread: {e}"))
+                .map_err(|e| format!("thread: {}", strerror(&e)))
         })
         .collect::<Result<_, _>>()?;
     rt.block_on(supervise(workers, stop_tx, signals));
