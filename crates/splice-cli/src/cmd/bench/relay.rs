@@ -15,7 +15,7 @@ use super::Sample;
 /// The relay cases by name and stream count.
 pub const CASES: [(&str, usize); 2] = [("relay-1", 1), ("relay-64", 64)];
 
-pub const ABOUT: &str = "client threads sendfile() a 1 MiB memfd to the relay on 127.0.0.1; the sink splices each connection to /dev/null; CPU = the relay process (and its children)";
+pub const ABOUT: &str = "client threads sendfile() a 1 MiB memfd to the relay (-j CPUs) on 127.0.0.1; the sink splices each connection to /dev/null; CPU = the relay process (and its children)";
 
 /// The relays compared, baseline first; socat joins when it is installed (scripts/peers.sh
 /// installs it), with its default 8 KiB buffer and a listen backlog of 1024 (its default of 5
@@ -79,6 +79,9 @@ impl RelayProc {
     pub fn start(strategy: &str, sink: SocketAddr) -> io::Result<RelayProc> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        // One worker per CPU for both of ours, as socat's process per connection can use
+        // every CPU too.
+        let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
         let child = if strategy == "socat" {
             Command::new("socat")
                 .arg(format!(
@@ -89,7 +92,8 @@ impl RelayProc {
                 .spawn()?
         } else {
             Command::new(std::env::current_exe()?)
-                .args(["relay", "--strategy", strategy, &addr.to_string()])
+                .args(["relay", "-j", &jobs.to_string(), "--strategy", strategy])
+                .arg(addr.to_string())
                 .arg(sink.to_string())
                 .stdin(Stdio::null())
                 .spawn()?
