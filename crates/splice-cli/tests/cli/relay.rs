@@ -91,6 +91,27 @@ impl Relay {
             .count()
     }
 
+    /// Each thread's name and CPU ticks (utime + stime).
+    pub fn thread_cpu_ticks(&self) -> Vec<(String, u64)> {
+        let dir = format!("/proc/{}/task", self.pid());
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|t| {
+                let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+                let ticks = rest
+                    .split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|x| x.parse::<u64>().ok())
+                    .sum();
+                (name.trim().to_string(), ticks)
+            })
+            .collect()
+    }
+
     /// How many of its descriptors are pipes.
     pub fn pipe_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
