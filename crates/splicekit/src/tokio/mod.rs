@@ -15,6 +15,10 @@
 //! A pipe goes back to the pool only when it is empty: after an error the bytes still in it
 //! are dropped with the connection and the pipe is closed.
 //!
+//! `splice(2)` into a socket whose peer has gone raises SIGPIPE (it has no `MSG_NOSIGNAL`).
+//! Rust programs ignore SIGPIPE from startup, so the call fails with `EPIPE` and the relay
+//! reports it; a program that restores SIGPIPE's default must not use these functions.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
