@@ -91,7 +91,15 @@ impl Listen {
                 Ok(v)
             }
             Endpoint::Unix(path) => {
-                let l = std::os::unix::net::UnixListener::bind(path)?;
+                let l = match std::os::unix::net::UnixListener::bind(path) {
+                    // A socket file left by a relay that died: nobody accepts on it, so it
+                    // is replaced. A live one (or any other file) is an error.
+                    Err(e) if e.kind() == io::ErrorKind::AddrInUse && is_stale_socket(path) => {
+                        std::fs::remove_file(path)?;
+                        std::os::unix::net::UnixListener::bind(path)?
+                    }
+                    r => r?,
+                };
                 l.set_nonblocking(true)?;
                 let mut v = Vec::with_capacity(jobs);
                 for _ in 1..jobs {
@@ -109,6 +117,15 @@ impl Listen {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+/// Whether `path` is a Unix socket that refuses connections (no listener behind it).
+fn is_stale_socket(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    is_socket
+        && std::os::unix::net::UnixStream::connect(path)
+            .is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
 }
 
 fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {

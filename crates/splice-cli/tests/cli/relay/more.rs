@@ -312,6 +312,24 @@ fn unix_sockets_on_either_side() {
             assert_eq!(sha(&got), sha(&want), "tcp {n}");
         }
         assert!(r1.addr.starts_with("unix:"), "{}", r1.addr);
+        // A second relay on a live socket path is refused; once the first is killed
+        // (SIGKILL leaves its file behind) the next one replaces the stale file.
+        let busy = std::process::Command::new(crate::util::splice())
+            .args(["relay", &listen, &up])
+            .output()
+            .unwrap();
+        assert_eq!(busy.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&busy.stderr);
+        assert!(err.contains("Address already in use"), "{err}");
+        drop(r1);
+        assert!(front.exists());
+        let r1 = Relay::start_with(&[], &listen, &up, &[]);
+        let mut c = UnixStream::connect(&front).await.unwrap();
+        c.write_all(b"abc").await.unwrap();
+        c.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"cba");
         // A relay that stops removes the socket file it created.
         let mut r1 = r1;
         r1.signal("TERM");
