@@ -31,8 +31,9 @@ enum Fill {
 
 pub(super) struct Direction {
     pipe: Option<PooledPipe<'static>>,
-    /// Bytes in the pipe (splice) or in `buf[start..end]` (buffered).
+    /// Bytes in the pipe (splice) or in `buf[start..start + pending]` (buffered).
     pending: usize,
+    /// The pipe's capacity (splice path).
     cap: usize,
     buf: Vec<u8>,
     start: usize,
@@ -50,7 +51,7 @@ impl Direction {
         let mut d = Direction {
             pipe: None,
             pending: 0,
-            cap: BUF_SIZE,
+            cap: 0,
             buf: Vec::new(),
             start: 0,
             read_done: false,
@@ -86,8 +87,17 @@ impl Direction {
 
     fn go_buffered(&mut self) {
         self.path = Path::Copy;
-        self.cap = BUF_SIZE;
         self.buf = vec![0; BUF_SIZE];
+    }
+
+    /// Whether to read more: the pipe has room, or the buffer has been written out (it is
+    /// refilled from its start, so nothing is ever moved within it).
+    fn wants_fill(&self) -> bool {
+        !self.read_done
+            && match self.path {
+                Path::Splice => self.pending < self.cap,
+                Path::Copy => self.pending == 0,
+            }
     }
 
     /// Moves data from `r` to `w` until `r` ends and everything read reached `w`, then shuts
@@ -105,7 +115,7 @@ impl Direction {
     {
         for _ in 0..BUDGET {
             let mut progress = false;
-            if !self.read_done && self.pending < self.cap {
+            if self.wants_fill() {
                 match self.poll_fill(cx, r) {
                     Poll::Ready(Ok(Fill::Bytes)) => progress = true,
                     Poll::Ready(Ok(Fill::Eof)) => {
@@ -176,20 +186,14 @@ impl Direction {
                     })
                 }
                 _ => {
-                    if self.start > 0 {
-                        let (s, n) = (self.start, self.pending);
-                        self.buf.copy_within(s..s + n, 0);
-                        self.start = 0;
-                    }
-                    let end = self.pending;
-                    let (buf, fd) = (&mut self.buf[end..], r.as_fd());
+                    let (buf, fd) = (&mut self.buf[..], r.as_fd());
                     r.try_io(Interest::READABLE, || sys::read(fd, buf, None).map(Some))
                 }
             };
             match res {
                 Ok(Some(0)) => return Poll::Ready(Ok(Fill::Eof)),
                 Ok(Some(n)) => {
-                    self.pending += n;
+                    self.pending += n; // on the buffered path, into an empty buffer
                     return Poll::Ready(Ok(Fill::Bytes));
                 }
                 Ok(None) => return Poll::Ready(Ok(Fill::SlotsFull)),
@@ -251,8 +255,7 @@ impl Direction {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock || is_intr(&e) => {}
                 Err(e) if self.total == 0 && self.path == Path::Splice && refuses_splice(&e) => {
-                    self.take_pipe_into_buffer()
-                        .map_err(|e| self.err(Op::Read, Side::Input, e))?;
+                    self.take_pipe_into_buffer()?;
                 }
                 Err(e) => return Poll::Ready(Err(self.err(self.out_op(), Side::Output, e))),
             }
@@ -269,21 +272,15 @@ impl Direction {
 
     /// The sink refused splice with bytes already in the pipe: read them out (they are
     /// there, so the read cannot block) and continue on the buffered path.
-    fn take_pipe_into_buffer(&mut self) -> io::Result<()> {
+    fn take_pipe_into_buffer(&mut self) -> Result<(), Error> {
         let pipe = self.pipe.take().expect("splice path has a pipe");
         let n = self.pending;
         self.go_buffered();
-        if self.buf.len() < n {
-            self.buf.resize(n, 0);
-        }
-        let mut got = 0;
-        while got < n {
-            match sys::read(pipe.reader(), &mut self.buf[got..n], None) {
-                Ok(0) => return Err(io::Error::other("broker pipe ran dry")),
-                Ok(k) => got += k,
-                Err(e) if is_intr(&e) => {}
-                Err(e) => return Err(e),
-            }
+        self.buf.resize(n.max(BUF_SIZE), 0);
+        let got = crate::vmsplice::read_full(pipe.reader(), &mut self.buf[..n])?;
+        if got < n {
+            let e = io::Error::other(format!("broker pipe held {got} of {n} bytes"));
+            return Err(self.err(Op::Read, Side::Input, e));
         }
         self.start = 0;
         Ok(())
