@@ -48,10 +48,10 @@ pub mod tee;
 pub mod tokio;
 pub mod vmsplice;
 
-pub use copy::{copy, copy_with, CopyOptions, CopyReport, FilePages, Strategy};
+pub use copy::{copy, copy_with, settle, CopyOptions, CopyReport, FilePages, Strategy, TRUNCATED};
 pub use error::{Error, Op, Result, Side};
 pub use kind::{FdInfo, FdKind, SocketKind};
-pub use pipe::{Pipe, PipePool, PooledPipe, DEFAULT_PIPE_SIZE};
+pub use pipe::{grow_default, Pipe, PipePool, PooledPipe, DEFAULT_PIPE_SIZE};
 pub use ready::{is_ready, wait_ready, Ready};
 pub use sys::{FrozenPages, PageBuf, PageSize, PipeFlags, SpliceFlags};
 pub use tee::{Action, FanError, FanOut, FanReport, OutputPath, OutputReport};

@@ -11,6 +11,29 @@ use crate::sys::{self, PipeFlags};
 /// `pipe-max-size` (FACTS F27; rust #155859 and uutils use the same).
 pub const DEFAULT_PIPE_SIZE: usize = 1 << 20;
 
+/// Grows a pipe someone else made (a caller's stdin or stdout) to `size` bytes, but only
+/// while it has the kernel's default capacity (16 pages): a pipe whose size its owner chose —
+/// a 4096-byte pipe set up to keep latency low, or a larger one — is left as it is, and no
+/// pipe is ever shrunk. The new size outlives this process (it belongs to the pipe), which is
+/// why only default-sized pipes are touched. Returns the capacity afterwards; a refused
+/// resize (`EPERM` above `pipe-max-size`, the per-user quota) leaves the pipe as it was.
+///
+/// ```
+/// let (r, w) = splicekit::sys::pipe(splicekit::sys::PipeFlags::CLOEXEC)?;
+/// splicekit::sys::set_pipe_capacity(&w, 4096)?;
+/// assert_eq!(splicekit::grow_default(&w, 1 << 20), Some(4096));
+/// # drop(r); Ok::<(), std::io::Error>(())
+/// ```
+pub fn grow_default<P: AsFd>(pipe: P, size: usize) -> Option<usize> {
+    let fd = pipe.as_fd();
+    let cap = sys::pipe_capacity(fd).ok()?;
+    let default = 16 * rustix::param::page_size();
+    if cap != default || size <= cap {
+        return Some(cap);
+    }
+    Some(sys::set_pipe_capacity(fd, size).unwrap_or(cap))
+}
+
 /// A pipe with both ends owned: bytes written to [`Pipe::writer`] are read from
 /// [`Pipe::reader`].
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use splicekit::{copy_with, CopyOptions, FdInfo, Side};
 
 use super::cat_format::{Format, Formatter};
 use super::getopt::{self, Spec};
-use crate::util::strerror;
+use crate::util::{closed_at_start, strerror, Tail};
 
 const SPECS: &[Spec] = &[
     Spec {
@@ -164,6 +164,11 @@ pub fn main(args: &[OsString]) -> u8 {
     if operands.is_empty() {
         operands.push("-".into());
     }
+    if closed_at_start(1) {
+        // GNU cat looks at its output (fstat) before any input.
+        eprintln!("cat: standard output: Bad file descriptor");
+        return 1;
+    }
     let (stdin, stdout) = (io::stdin(), io::stdout());
     let out = stdout.as_fd();
     let out_info = FdInfo::of(out).ok();
@@ -171,10 +176,13 @@ pub fn main(args: &[OsString]) -> u8 {
     let meter = super::pv::meter::progress(progress, super::pv::total_size(&operands));
     let tick = |n: u64| super::pv::meter::tick(&meter, n);
     let mut status = 0;
+    let mut read_stdin = false;
+    let mut tail = Tail::default();
     for name in &operands {
         let shown = name.to_string_lossy();
         let file;
         let input: BorrowedFd<'_> = if name == "-" {
+            read_stdin = true;
             stdin.as_fd()
         } else {
             match File::open(name) {
@@ -198,7 +206,10 @@ pub fn main(args: &[OsString]) -> u8 {
         }
         let res = match formatter.as_mut() {
             Some(f) => f.run(input, out, &tick),
-            None => fast_copy(input, out, report, &shown, meter.is_some().then_some(&tick)),
+            None => {
+                let tick = meter.is_some().then_some(&tick as &dyn Fn(u64));
+                fast_copy(input, out, report, &shown, tick, &mut tail)
+            }
         };
         match res {
             Ok(()) => {}
@@ -217,6 +228,15 @@ pub fn main(args: &[OsString]) -> u8 {
             eprintln!("cat: write error: {}", strerror(&e));
             return 1;
         }
+    }
+    if read_stdin && closed_at_start(0) {
+        // GNU cat closes a standard input it read, and reports that failing.
+        eprintln!("cat: closing standard input: Bad file descriptor");
+        status = 1;
+    }
+    if status == 0 && formatter.is_none() {
+        // Exit 0 promises the bytes: no page of an input may still sit unread in stdout.
+        tail.settle(out);
     }
     status
 }
@@ -240,15 +260,17 @@ fn fast_copy(
     report: bool,
     name: &str,
     tick: Option<&dyn Fn(u64)>,
+    tail: &mut Tail,
 ) -> Result<(), (Side, io::Error)> {
     let opts = CopyOptions::zero_copy();
     if let Some(tick) = tick {
         // With a progress line: 1 MiB per engine call, counted as it goes.
-        return super::pv::copy_counted(input, out, &opts, 1 << 20, &mut |n| tick(n))
+        return super::pv::copy_counted(input, out, &opts, 1 << 20, &mut |n| tick(n), tail)
             .map_err(|e| (e.side(), e.into_io_error()));
     }
     match copy_with(input, out, &opts) {
         Ok(r) => {
+            tail.after(&r);
             if report {
                 eprintln!(
                     "cat: {name}: {} bytes by {} in {} calls",

@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use splicekit::{Action, FanOut};
 
 use super::getopt::{self, Spec};
-use crate::util::strerror;
+use crate::util::{closed_at_start, strerror};
 
 const SPECS: &[Spec] = &[
     Spec {
@@ -227,14 +227,20 @@ fn run(operands: &[OsString], append: bool, mode: Mode, progress: bool) -> u8 {
             Action::Detach
         }
     });
-    match res {
+    let status = match res {
         Ok(_) => status,
         Err(e) if e.output.is_none() => {
             eprintln!("tee: read error: {}", strerror(e.error.io_error()));
             1
         }
         Err(_) => 1, // an output error in an exit mode, already reported
+    };
+    if closed_at_start(0) {
+        // GNU tee closes its standard input at the end and reports that failing.
+        eprintln!("tee: standard input: Bad file descriptor");
+        return 1;
     }
+    status
 }
 
 /// GNU's `quotef`: a name with characters a shell would treat specially is shown in single

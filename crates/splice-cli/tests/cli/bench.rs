@@ -71,9 +71,9 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
 #[test]
 fn bench_rejects_bad_arguments() {
     let d = Dir::new();
-    let o = sh("$S bench --size 12Q", d.path());
+    let o = sh("$S bench --size 12X", d.path());
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid size '12Q'"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid size: ‘12X’"));
     let o = sh("$S bench --case nope --size 1M", d.path());
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no such case: nope"));

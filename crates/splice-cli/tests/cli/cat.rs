@@ -220,7 +220,15 @@ fn strategy_is_reported_on_request_and_a_link_named_cat_acts_as_cat() {
         String::from_utf8_lossy(&out.stderr).trim(),
         "cat: f: 10000 bytes by sendfile in 2 calls"
     );
+    // Into a pipe: a file smaller than the pipe is copied whole (its settled tail); a larger
+    // one is spliced up to its last pipe's worth.
     let out = sh("$S cat --strategy f | cat > /dev/null", d.path());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("10000 bytes by read-write"),
+        "{out:?}"
+    );
+    d.file("big", &data(3 << 20));
+    let out = sh("$S cat --strategy big | cat > /dev/null", d.path());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("by splice-broker"),
         "{out:?}"

@@ -216,7 +216,7 @@ fn bad_options_are_refused() {
         ),
         ("-z -r 1", "gen: --zero and --random exclude each other"),
         ("--pages 1g", "gen: invalid page size '1g': use 4k or 2m"),
-        ("-c 12Q", "gen: invalid size '12Q'"),
+        ("-c 12X", "gen: invalid number of bytes: ‘12X’"),
     ] {
         let o = sh(&format!("$S gen {args}"), d.path());
         assert_eq!(o.status.code(), Some(1), "{args}");

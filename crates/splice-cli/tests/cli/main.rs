@@ -6,5 +6,8 @@ mod faults;
 mod gen;
 mod pv;
 mod relay;
+mod settle;
+mod sizes;
+mod stdio;
 mod tee;
 mod util;

@@ -23,6 +23,9 @@ mod direct;
 pub mod plan;
 mod probe;
 mod readwrite;
+mod settle;
+
+pub use settle::{settle, TRUNCATED};
 
 /// A way of moving bytes, as chosen by the engine and reported in [`CopyReport::strategy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,17 +64,34 @@ impl fmt::Display for Strategy {
 /// Whether the engine may let a pipe or socket hold *references* to a source file's pages.
 ///
 /// Data spliced or sendfile'd from a file into a pipe or socket is a reference to the page
-/// cache, not a copy: if the file is written before the reader consumes those bytes, the reader
-/// sees the new bytes (FACTS F1, observed C1, C5, C6). File → file copies are unaffected.
+/// cache, not a copy (FACTS F1, observed C1, C5, C6). Two effects follow while such a reference
+/// sits unread in the sink:
+///
+/// * a later **write** to the file changes what the reader gets, even after the copy returned
+///   and the copying process exited;
+/// * a later **truncation** of the file makes the reader get bytes the file never held: zeros
+///   up to the end of the cut page (on tmpfs, of the cut large folio) and stale data after.
+///
+/// File → file copies are unaffected. Every mode checks, when a copy that shared pages ends,
+/// that the file still holds every byte shared from it: a file cut below them is an error
+/// ([`TRUNCATED`]), never a success with invented bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum FilePages {
     /// Copy file bytes through user memory whenever the sink is a pipe or a socket: what a
     /// reader gets is the file's content at the time it was read. The library default.
     #[default]
     Copy,
-    /// Let pipes and sockets reference file pages (zero-copy). What the reader gets is the
-    /// file's content when *it* reads; use when the file is not modified during the copy.
-    /// `splice cat` and the other CLI tools choose this, as GNU cat 9.11+ does.
+    /// Zero-copy for all but the end of the copy: into a pipe, the last bytes the copy writes
+    /// — the pipe's capacity, less [`CopyOptions::followed_by`] — are written by copying, so
+    /// when the copy returns the pipe holds no reference to the file (a pipe only ever holds
+    /// the last bytes written, at most its capacity). Changing or truncating the file after
+    /// that changes nothing the reader gets. A socket sink, whose buffers are not bounded that
+    /// way, gets copies throughout. Costs one `read` + `write` of a pipe's worth per copy;
+    /// `splice cat` and the other CLI tools use this mode.
+    Settle,
+    /// Let pipes and sockets reference file pages throughout (zero-copy). What the reader
+    /// gets is the file's content when *it* reads, with both effects listed above, even after
+    /// the copy returned; use when the file does not change until it has been read.
     Share,
 }
 
@@ -99,6 +119,10 @@ pub struct CopyOptions {
     pub buffer_size: usize,
     /// Try exactly these strategies in this order instead of the engine's plan.
     pub strategies: Option<Vec<Strategy>>,
+    /// With [`FilePages::Settle`]: bytes the caller will write into the same pipe after this
+    /// copy (the next file of a `cat`, the next chunk of the same file). The copied tail is
+    /// shortened by that much; the later writes push the shared bytes out instead.
+    pub followed_by: u64,
 }
 
 impl Default for CopyOptions {
@@ -114,15 +138,17 @@ impl Default for CopyOptions {
             file_pages: FilePages::Copy,
             buffer_size: 128 * 1024,
             strategies: None,
+            followed_by: 0,
         }
     }
 }
 
 impl CopyOptions {
-    /// The options the CLI uses: zero-copy from files ([`FilePages::Share`]) and 1 MiB pipes.
+    /// The options the CLI uses: zero-copy from files with a settled end
+    /// ([`FilePages::Settle`]) and 1 MiB pipes.
     pub fn zero_copy() -> Self {
         CopyOptions {
-            file_pages: FilePages::Share,
+            file_pages: FilePages::Settle,
             resize_pipes: true,
             ..Self::default()
         }
@@ -140,6 +166,10 @@ pub struct CopyReport {
     pub syscalls: u64,
     /// Strategies abandoned before this one (refused by the kernel before their first byte).
     pub fallbacks: u32,
+    /// How many of the last bytes delivered hold no reference to the source file's pages
+    /// (they were copied, or the source is not a file, or the sink is a file). Equal to
+    /// `bytes` unless file pages were shared; see [`FilePages`].
+    pub copied_tail: u64,
 }
 
 /// Copies everything from `src` to `dst` with [`CopyOptions::default`].
@@ -178,7 +208,7 @@ fn copy_fds(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &CopyOptions) -> Res
     if opts.resize_pipes {
         for (fd, info) in [(src, &si), (dst, &di)] {
             if info.kind == FdKind::Pipe {
-                let _ = crate::sys::set_pipe_capacity(fd, opts.pipe_size); // best effort
+                crate::pipe::grow_default(fd, opts.pipe_size); // best effort
             }
         }
     }
@@ -187,25 +217,69 @@ fn copy_fds(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &CopyOptions) -> Res
         None => plan::plan(&si, &di, opts),
     };
     let mut x = Xfer::new(src, dst, si, di, opts);
+    let refs = opts.file_pages != FilePages::Copy && settle::references_pages(&si, &di);
+    if !refs {
+        let (strategy, fallbacks) = run_order(&mut x, &order, false)?;
+        return x.finish(strategy, fallbacks);
+    }
+    let start =
+        settle::position(src, opts.src_offset).map_err(|e| x.error(Op::Stat, Side::Input, e))?;
+    let body = (opts.file_pages == FilePages::Settle && di.kind == FdKind::Pipe).then(|| {
+        let cap = settle::sink_capacity(dst);
+        settle::body_len(si.size, start, opts.len, cap, opts.followed_by)
+    });
+    let outer = x.remaining;
+    let (strategy, fallbacks) = match body {
+        None => run_order(&mut x, &order, true)?,
+        Some(0) => (Strategy::ReadWrite, 0),
+        Some(b) => {
+            x.remaining = Some(outer.map_or(b, |r| r.min(b)));
+            run_order(&mut x, &order, true)?
+        }
+    };
+    if body.is_some() {
+        // The tail, to the end of the file or of `len`, by copy.
+        x.remaining = outer.map(|r| r - x.moved);
+        x.sharing = false;
+        if let Step::Failed(e) = readwrite::run(&mut x) {
+            return Err(e);
+        }
+    }
+    // Pseudo files (/proc, /sys) report a size of 0 whatever they hold: nothing to compare.
+    let shared = if si.size > 0 { x.shared } else { 0 };
+    settle::check_not_truncated(
+        src,
+        start,
+        shared,
+        settle::input_err(si.kind, di.kind, x.moved),
+    )?;
+    x.finish(strategy, fallbacks)
+}
+
+/// Runs the strategies of `order` in turn until one finishes; `refs`: the zero-copy ones make
+/// the sink reference the source's pages. Returns the strategy that finished and how many
+/// were abandoned before it.
+fn run_order(x: &mut Xfer<'_>, order: &[Strategy], refs: bool) -> Result<(Strategy, u32)> {
     let mut fallbacks = 0;
     for (i, &strategy) in order.iter().enumerate() {
         if probe::is_missing(strategy) {
             continue;
         }
+        x.sharing = refs && strategy != Strategy::ReadWrite;
         let step = match strategy {
-            Strategy::ReadWrite => readwrite::run(&mut x),
-            Strategy::SpliceBroker => broker::run(&mut x),
-            _ => direct::run(&mut x, strategy),
+            Strategy::ReadWrite => readwrite::run(x),
+            Strategy::SpliceBroker => broker::run(x),
+            _ => direct::run(x, strategy),
         };
         match step {
-            Step::Done => return x.finish(strategy, fallbacks),
+            Step::Done => return Ok((strategy, fallbacks)),
             Step::Failed(e) => return Err(e),
             Step::Fallback(why) if i + 1 < order.len() => {
                 probe::note(strategy, &why);
                 log(|| {
                     format!(
                         "{strategy} refused {} -> {}: {why}; falling back",
-                        si.kind, di.kind
+                        x.si.kind, x.di.kind
                     )
                 });
                 fallbacks += 1;
@@ -257,6 +331,12 @@ pub(crate) struct Xfer<'a> {
     /// Bytes delivered to the sink.
     pub moved: u64,
     pub syscalls: u64,
+    /// The running strategy makes the sink reference the source's pages.
+    pub sharing: bool,
+    /// Bytes delivered while sharing.
+    pub shared: u64,
+    /// Bytes delivered by copying since the last shared byte.
+    pub tail: u64,
 }
 
 impl<'a> Xfer<'a> {
@@ -279,6 +359,9 @@ impl<'a> Xfer<'a> {
             dst_off: opts.dst_offset,
             moved: 0,
             syscalls: 0,
+            sharing: false,
+            shared: 0,
+            tail: 0,
         }
     }
 
@@ -294,6 +377,12 @@ impl<'a> Xfer<'a> {
     /// Records `n` bytes delivered to the sink.
     pub fn delivered(&mut self, n: usize) {
         self.moved += n as u64;
+        if self.sharing {
+            self.shared += n as u64;
+            self.tail = 0;
+        } else {
+            self.tail += n as u64;
+        }
         if let Some(r) = self.remaining.as_mut() {
             *r -= n as u64;
         }
@@ -346,6 +435,7 @@ impl<'a> Xfer<'a> {
             strategy,
             syscalls: self.syscalls,
             fallbacks,
+            copied_tail: self.tail,
         };
         log(|| {
             format!(

@@ -15,6 +15,12 @@ pub fn plan(src: &FdInfo, dst: &FdInfo, opts: &CopyOptions) -> Vec<Strategy> {
         // A pipe or socket would reference the file's pages (FACTS F1): copy instead.
         return vec![ReadWrite];
     }
+    let page_cache = matches!(src.kind, FdKind::File | FdKind::BlockDevice);
+    if page_cache && dst.kind.is_socket() && opts.file_pages == FilePages::Settle {
+        // A socket's queues (ours and, on loopback, the peer's) are not bounded by anything
+        // we can settle against: copy, so the promise of `Settle` holds for sockets too.
+        return vec![ReadWrite];
+    }
     if dst.append && dst.kind != FdKind::Pipe {
         // splice/sendfile give EINVAL and copy_file_range EBADF on O_APPEND (FACTS F5, B32);
         // a pipe with O_APPEND set is fine.
@@ -80,7 +86,21 @@ mod tests {
     }
 
     fn share() -> CopyOptions {
-        CopyOptions::zero_copy()
+        CopyOptions {
+            file_pages: FilePages::Share,
+            ..CopyOptions::zero_copy()
+        }
+    }
+
+    #[test]
+    fn settle_plans_as_share_into_pipes_and_copies_into_sockets() {
+        let settle = CopyOptions::zero_copy();
+        let tcp = fd(FdKind::Socket(SocketKind::Tcp));
+        let (file, pipe) = (fd(FdKind::File), fd(FdKind::Pipe));
+        assert_eq!(plan(&file, &pipe, &settle), plan(&file, &pipe, &share()));
+        assert_eq!(plan(&file, &tcp, &settle), [ReadWrite]);
+        let zero = fd(FdKind::CharDevice);
+        assert_eq!(plan(&zero, &tcp, &settle), plan(&zero, &tcp, &share()));
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod vmsplice;
 pub use pages::{Frozen, FrozenPages, PageBuf, PageSize};
 pub use signal::{
     ignore_sigint, ignore_sigpipe, restore_sigpipe_default, restore_sigpipe_inherited,
-    sigpipe_ignored_at_start,
+    sigpipe_ignored_at_start, stdio_closed_at_start,
 };
 pub use vmsplice::{vmsplice, vmsplice_frozen, vmsplice_read, IOV_MAX};
 

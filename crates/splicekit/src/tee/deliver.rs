@@ -33,8 +33,9 @@ impl<'a> Out<'a> {
         let kind = fi.map_or(FdKind::Other, |i| i.kind);
         let path = match fi {
             Some(i) if i.kind == FdKind::Pipe => {
-                if resize && sys::pipe_capacity(fd).is_ok_and(|c| c < size) {
-                    let _ = sys::set_pipe_capacity(fd, size);
+                if resize {
+                    // Only a pipe at the kernel's default size: the caller's choice stands.
+                    crate::pipe::grow_default(fd, size);
                 }
                 OutputPath::Tee
             }
@@ -56,6 +57,17 @@ impl<'a> Out<'a> {
             scratch: None,
             bytes: 0,
             error: None,
+        }
+    }
+
+    /// The bytes at the end of a file input that must reach this output as copies for no
+    /// page of the file to be left in it: a pipe's capacity; everything for a socket, whose
+    /// queues are not bounded that way; nothing for outputs that get copies or keep none.
+    pub(super) fn settle_tail(&self) -> u64 {
+        match self.path {
+            OutputPath::Tee => sys::pipe_capacity(self.fd).map_or(u64::MAX, |c| c as u64),
+            OutputPath::TeeSplice if self.kind.is_socket() => u64::MAX,
+            _ => 0,
         }
     }
 

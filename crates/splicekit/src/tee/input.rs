@@ -6,7 +6,7 @@ use std::os::fd::BorrowedFd;
 
 use super::deliver::drop_bytes;
 use super::{info, input_error};
-use crate::copy::{is_again, is_intr, refuses_splice};
+use crate::copy::{is_again, is_intr, refuses_splice, FilePages};
 use crate::error::{Error, Op};
 use crate::kind::FdKind;
 use crate::pipe::Pipe;
@@ -24,16 +24,44 @@ pub(super) struct Input<'a> {
     pub(super) taken: u64,
     /// The most bytes one round takes (bounds the shared buffer).
     round: usize,
+    /// A file input: how much of it may still be spliced (`None`: all), where it started and
+    /// how much was spliced, for the settled tail and the truncation check.
+    share_left: Option<u64>,
+    start: u64,
+    size: u64,
+    spliced: u64,
 }
 
 impl<'a> Input<'a> {
-    pub(super) fn new(fd: BorrowedFd<'a>, size: usize) -> Result<Self, Error> {
+    /// `pages` and `tail`: how a file input's pages may be shared, and how many bytes at its
+    /// end must be copies for [`FilePages::Settle`] (the largest output pipe).
+    pub(super) fn new(
+        fd: BorrowedFd<'a>,
+        size: usize,
+        pages: FilePages,
+        tail: u64,
+    ) -> Result<Self, Error> {
         let fi = info(fd);
         let kind = fi.map_or(FdKind::Other, |i| i.kind);
         let err = |e| input_error(Op::Pipe, kind, 0, e);
+        let file_size = fi.map_or(0, |i| i.size);
+        let page_cache = matches!(kind, FdKind::File | FdKind::BlockDevice);
+        let start = if page_cache {
+            rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0))
+                .map_err(|e| input_error(Op::Stat, kind, 0, e.into()))?
+        } else {
+            0
+        };
+        let share_left = match pages {
+            _ if !page_cache => None,
+            FilePages::Share => None,
+            FilePages::Copy => Some(0),
+            FilePages::Settle => Some(file_size.saturating_sub(start).saturating_sub(tail)),
+        };
         let broker = if kind == FdKind::Pipe {
-            // A bigger input pipe means fewer, larger rounds; refusal only costs speed.
-            let _ = sys::set_pipe_capacity(fd, size);
+            // A bigger input pipe means fewer, larger rounds; refusal only costs speed. Only
+            // a pipe at the kernel's default size is grown: the caller's choice stands.
+            crate::pipe::grow_default(fd, size);
             None
         } else {
             let mut p = Pipe::new().map_err(err)?;
@@ -50,6 +78,10 @@ impl<'a> Input<'a> {
             copy,
             taken: 0,
             round: size.max(64 << 10),
+            share_left,
+            start,
+            size: file_size,
+            spliced: 0,
         })
     }
 
@@ -72,7 +104,21 @@ impl<'a> Input<'a> {
             Some(_) => self.fill_broker()?,
         };
         self.taken += n as u64;
+        if n == 0 && self.spliced > 0 && self.size > 0 {
+            self.check_not_truncated()?;
+        }
         Ok(n)
+    }
+
+    /// At the end of a file input: it must still hold every byte spliced from it, or the
+    /// outputs may have got bytes it never held (FACTS F19; see [`FilePages`]).
+    fn check_not_truncated(&self) -> Result<(), Error> {
+        let st = rustix::fs::fstat(self.fd).map_err(|e| self.err(Op::Stat, e.into()))?;
+        if (st.st_size.max(0) as u64) < self.start + self.spliced {
+            let e = io::Error::new(io::ErrorKind::UnexpectedEof, crate::copy::TRUNCATED);
+            return Err(self.err(Op::Check, e));
+        }
+        Ok(())
     }
 
     fn fill_pipe(&self) -> Result<usize, Error> {
@@ -117,8 +163,20 @@ impl<'a> Input<'a> {
                 }
                 return Ok(n);
             }
-            match sys::splice(self.fd, None, w, None, cap, SpliceFlags::MOVE) {
-                Ok(n) => return Ok(n),
+            let want = self.share_left.map_or(cap, |l| l.min(cap as u64) as usize);
+            if want == 0 {
+                // The settled tail (or a Copy input): our own pages from here on.
+                self.copy = Some(vec![0u8; cap.min(1 << 20)]);
+                continue;
+            }
+            match sys::splice(self.fd, None, w, None, want, SpliceFlags::MOVE) {
+                Ok(n) => {
+                    self.spliced += n as u64;
+                    if let Some(l) = self.share_left.as_mut() {
+                        *l -= n as u64;
+                    }
+                    return Ok(n);
+                }
                 Err(e) if is_intr(&e) => {}
                 Err(e) if is_again(&e) => {
                     wait_ready(self.fd, Ready::Read).map_err(|e| self.err(Op::Poll, e))?

@@ -34,6 +34,7 @@
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
 
+use crate::copy::FilePages;
 use crate::error::{Error, Op, Side};
 use crate::kind::{FdInfo, FdKind};
 
@@ -135,6 +136,7 @@ pub struct FanOut<'a> {
     pipe_size: usize,
     resize_outputs: bool,
     splice_files: bool,
+    file_pages: FilePages,
     progress: Option<&'a dyn Fn(u64)>,
 }
 
@@ -152,8 +154,20 @@ impl<'a> FanOut<'a> {
             pipe_size: crate::DEFAULT_PIPE_SIZE,
             resize_outputs: true,
             splice_files: false,
+            file_pages: FilePages::Settle,
             progress: None,
         }
+    }
+
+    /// How a regular-file input's pages may be referenced by the outputs (default
+    /// [`FilePages::Settle`]: spliced, except for the last bytes — the largest output pipe's
+    /// capacity — which go through a copy, so that no output pipe holds a page of the file
+    /// when the run returns; an output socket makes it copy throughout). Every mode fails the
+    /// run with [`TRUNCATED`](crate::TRUNCATED) when the file ends up shorter than the bytes
+    /// spliced from it.
+    pub fn file_pages(mut self, mode: FilePages) -> Self {
+        self.file_pages = mode;
+        self
     }
 
     /// Adds an output; outputs are written in the order they are added.
@@ -170,7 +184,8 @@ impl<'a> FanOut<'a> {
     }
 
     /// Whether output pipes are grown to the pipe size too (default yes: a 64 KiB output pipe
-    /// makes every round short). Output pipes are never shrunk.
+    /// makes every round short). Only pipes at the kernel's default size are grown (see
+    /// [`grow_default`](crate::grow_default)); none is ever shrunk.
     pub fn resize_outputs(mut self, yes: bool) -> Self {
         self.resize_outputs = yes;
         self
@@ -213,7 +228,8 @@ impl<'a> FanOut<'a> {
             .map(|&fd| Out::new(fd, self.pipe_size, self.resize_outputs, self.splice_files))
             .collect::<Vec<_>>();
         let mut shared = Shared::default();
-        let mut inp = match Input::new(input.as_fd(), self.pipe_size) {
+        let tail = outs.iter().map(Out::settle_tail).max().unwrap_or(0);
+        let mut inp = match Input::new(input.as_fd(), self.pipe_size, self.file_pages, tail) {
             Ok(i) => i,
             Err(e) => return Err(stopped(e, None, 0, outs)),
         };

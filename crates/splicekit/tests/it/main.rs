@@ -4,6 +4,7 @@ mod conformance;
 mod failures;
 mod matrix;
 mod oracle;
+mod settle;
 mod tee;
 #[cfg(feature = "tokio")]
 mod tokio;

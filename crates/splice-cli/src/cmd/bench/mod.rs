@@ -58,7 +58,7 @@ struct Args {
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    crate::util::parse_size(s)
+    crate::util::size_arg("size", s)
 }
 
 /// A way of moving the bytes, measured against the others.

@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use splicekit::PageSize;
 
 use super::getopt::{self, Spec};
-use crate::util::{parse_size, strerror};
+use crate::util::{size_arg, strerror};
 
 pub mod produce;
 
@@ -184,10 +184,10 @@ fn options(found: &[getopt::Found], operands: &[OsString]) -> Result<Option<Opts
                         .map_err(|_| format!("invalid seed '{v}': expected a number"))?,
                 )
             }
-            "bytes" => o.limit = Some(parse_size(v)?),
-            "pipe-size" => o.pipe_size = parse_size(v)?.try_into().unwrap_or(usize::MAX),
+            "bytes" => o.limit = Some(size_arg("number of bytes", v)?),
+            "pipe-size" => o.pipe_size = size_arg("pipe size", v)?.try_into().unwrap_or(usize::MAX),
             "chunk" => {
-                let c = parse_size(v)?;
+                let c = size_arg("chunk size", v)?;
                 if !(4096..=1 << 30).contains(&c) {
                     return Err(format!("invalid chunk '{v}': between 4K and 1G"));
                 }

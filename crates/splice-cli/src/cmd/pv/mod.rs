@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use splicekit::{copy_with, CopyOptions, FdInfo, FdKind, Side, Strategy};
 
 use super::getopt::{self, Spec};
-use crate::util::{parse_size, strerror};
+use crate::util::{parse_pv_size, strerror, Tail};
 
 pub mod meter;
 
@@ -129,9 +129,9 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "f" => o.force = true,
             "W" => look.wait_first = true,
             "C" => o.copy_only = true,
-            "s" => look.size = Some(parse_size(v)?),
+            "s" => look.size = Some(parse_pv_size(v)?),
             "L" => {
-                let r = parse_size(v)?;
+                let r = parse_pv_size(v)?;
                 if r == 0 {
                     return Err(format!("invalid rate '{v}'"));
                 }
@@ -209,15 +209,34 @@ pub fn copy_counted(
     opts: &CopyOptions,
     chunk: u64,
     tick: &mut dyn FnMut(u64),
+    tail: &mut Tail,
 ) -> Result<(), splicekit::Error> {
-    let step = CopyOptions {
-        len: Some(chunk),
-        ..opts.clone()
+    // A regular file is moved in chunks: each tells the engine how much of the file follows
+    // it, so only the file's end is copied to settle the output (FilePages::Settle).
+    let file = FdInfo::of(input).is_ok_and(|i| i.kind == FdKind::File);
+    let size = if file {
+        FdInfo::of(input).map_or(0, |i| i.size)
+    } else {
+        0
+    };
+    let mut pos = if file {
+        rustix::fs::seek(input, rustix::fs::SeekFrom::Current(0)).unwrap_or(0)
+    } else {
+        0
     };
     loop {
+        let step = CopyOptions {
+            len: Some(chunk),
+            followed_by: size.saturating_sub(pos + chunk) + opts.followed_by,
+            ..opts.clone()
+        };
         match copy_with(input, out, &step) {
             Ok(r) if r.bytes == 0 => return Ok(()),
-            Ok(r) => tick(r.bytes),
+            Ok(r) => {
+                pos += r.bytes;
+                tail.after(&r);
+                tick(r.bytes)
+            }
             Err(e) => {
                 tick(e.bytes_moved());
                 return Err(e);
@@ -265,6 +284,7 @@ fn copy_all(copy_only: bool, operands: &[OsString], mut c: Counter<'_>) -> u8 {
     let (stdin, stdout) = (io::stdin(), io::stdout());
     let out = stdout.as_fd();
     let mut status = 0;
+    let mut tail = Tail::default();
     for name in operands {
         let shown = name.to_string_lossy();
         let file;
@@ -283,9 +303,10 @@ fn copy_all(copy_only: bool, operands: &[OsString], mut c: Counter<'_>) -> u8 {
                 }
             }
         };
-        if let Err(e) = copy_counted(input, out, &opts, c.chunk(), &mut |n| c.add(n)) {
+        let chunk = c.chunk();
+        if let Err(e) = copy_counted(input, out, &opts, chunk, &mut |n| c.add(n), &mut tail) {
             match e.side() {
-                Side::Input => eprintln!("pv: {shown}: {}", strerror(e.io_error())),
+                Side::Input => eprintln!("pv: {shown}: read failed: {}", strerror(e.io_error())),
                 Side::Output => {
                     eprintln!("pv: write failed: {}", strerror(e.io_error()));
                     return status | 16;
@@ -293,6 +314,10 @@ fn copy_all(copy_only: bool, operands: &[OsString], mut c: Counter<'_>) -> u8 {
             }
             status |= 16;
         }
+    }
+    if status == 0 {
+        // Exit 0 promises the bytes: no page of an input may still sit unread in stdout.
+        tail.settle(out);
     }
     status
 }

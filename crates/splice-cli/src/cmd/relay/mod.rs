@@ -55,7 +55,7 @@ struct Args {
     #[arg(long, value_enum, default_value = "splice")]
     strategy: How,
     /// Broker pipe size per direction (K, M suffixes).
-    #[arg(long, default_value = "1M", value_parser = crate::util::parse_size)]
+    #[arg(long, default_value = "1M", value_parser = |s: &str| crate::util::size_arg("size", s))]
     pipe_size: u64,
 }
 
