@@ -4,6 +4,7 @@ mod bench;
 mod cat;
 mod faults;
 mod gen;
+mod limits;
 mod pv;
 mod relay;
 mod settle;

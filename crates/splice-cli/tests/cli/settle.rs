@@ -21,7 +21,7 @@ fn dirs() -> Vec<tempfile::TempDir> {
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
-    rustix::pipe::pipe().unwrap()
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap()
 }
 
 /// Runs `splice ARGS` with stdin from `stdin` (a file) or nothing and stdout into a fresh

@@ -25,7 +25,8 @@ pub enum PageSize {
     Base,
     /// Transparent huge pages of 2 MiB: the buffer is 2 MiB-aligned, a whole number of 2 MiB
     /// pages, and marked `MADV_HUGEPAGE` (THP in `madvise` mode honours it). The kernel may
-    /// still back it with base pages when no huge page is free; the data is the same.
+    /// still back it with base pages when no huge page is free, or when it refuses the advice
+    /// (no THP); the data is the same.
     Huge,
 }
 
@@ -97,9 +98,12 @@ impl Mapping {
             cap,
             size,
         };
-        m.advise(Advice::LinuxDontFork)?;
+        // Both advices are optional: a kernel built without THP (or booted with
+        // `transparent_hugepage=never`, or under a seccomp profile) refuses them with EINVAL or
+        // EPERM, and the buffer then works with base pages — the bytes are the same.
+        let _ = m.advise(Advice::LinuxDontFork);
         if size == PageSize::Huge {
-            m.advise(Advice::LinuxHugepage)?;
+            let _ = m.advise(Advice::LinuxHugepage);
         }
         Ok(m)
     }

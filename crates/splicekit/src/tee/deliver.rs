@@ -129,8 +129,16 @@ impl<'a> Out<'a> {
             self.bytes += k as u64;
             k
         } else {
-            let own =
-                Self::take_pipe(&mut self.own, self.size).map_err(|e| self.err(Op::Pipe, e))?;
+            let own = match Self::take_pipe(&mut self.own, self.size) {
+                Ok(p) => p,
+                // No descriptor left for a private pipe: this output joins the ones written
+                // from the round's shared copy (nothing of this round reached it yet).
+                Err(e) if out_of_descriptors(&e) => {
+                    self.path = OutputPath::Copy;
+                    return Ok(());
+                }
+                Err(e) => return Err(self.err(Op::Pipe, e)),
+            };
             let r = self.tee_into(input, own.writer(), n);
             let r = match r {
                 Err(e) if self.bytes == 0 && refuses_splice(e.io_error()) => {
@@ -311,11 +319,35 @@ impl<'a> Out<'a> {
     }
 }
 
-/// Consumes `len` bytes from a pipe into /dev/null.
+/// `EMFILE` or `ENFILE`: no descriptor left.
+pub(super) fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Consumes `len` bytes from a pipe into /dev/null (read away when /dev/null cannot be
+/// opened for want of a descriptor).
 pub(super) fn drop_bytes(pipe_r: BorrowedFd<'_>, mut len: usize) -> io::Result<()> {
-    let null = dev_null()?;
+    let null = match dev_null() {
+        Ok(f) => f,
+        Err(e) if out_of_descriptors(&e) => return read_away(pipe_r, len),
+        Err(e) => return Err(e),
+    };
     while len > 0 {
         match sys::splice(pipe_r, None, null.as_fd(), None, len, SpliceFlags::MOVE) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "pipe ran dry")),
+            Ok(k) => len -= k,
+            Err(e) if is_intr(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn read_away(pipe_r: BorrowedFd<'_>, mut len: usize) -> io::Result<()> {
+    let mut buf = vec![0u8; len.min(64 << 10)];
+    while len > 0 {
+        let want = len.min(buf.len());
+        match sys::read(pipe_r, &mut buf[..want], None) {
             Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "pipe ran dry")),
             Ok(k) => len -= k,
             Err(e) if is_intr(&e) => {}

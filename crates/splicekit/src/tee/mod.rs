@@ -231,6 +231,10 @@ impl<'a> FanOut<'a> {
         let tail = outs.iter().map(Out::settle_tail).max().unwrap_or(0);
         let mut inp = match Input::new(input.as_fd(), self.pipe_size, self.file_pages, tail) {
             Ok(i) => i,
+            // No descriptor left for the input's broker pipe: every output by write(2).
+            Err(e) if e.op() == Op::Pipe && deliver::out_of_descriptors(e.io_error()) => {
+                return self.run_plain(input.as_fd(), outs, on_error);
+            }
             Err(e) => return Err(stopped(e, None, 0, outs)),
         };
         while outs.iter().any(|o| o.live()) {
@@ -297,6 +301,63 @@ impl<'a> FanOut<'a> {
             }
         }
         Ok(report(inp.taken, outs))
+    }
+}
+
+impl<'a> FanOut<'a> {
+    /// The fan-out without pipes of its own, for when the process is out of descriptors:
+    /// `read(2)` a round, `write(2)` it to every live output, as GNU tee does.
+    fn run_plain<E>(
+        &self,
+        input: BorrowedFd<'_>,
+        mut outs: Vec<Out<'a>>,
+        mut on_error: E,
+    ) -> Result<FanReport, FanError>
+    where
+        E: FnMut(usize, &Error) -> Action,
+    {
+        let kind = info(input).map_or(FdKind::Other, |i| i.kind);
+        let mut buf = vec![0u8; 128 << 10];
+        let mut taken = 0u64;
+        while outs.iter().any(|o| o.live()) {
+            let n = match read_some(input, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    let e = input_error(Op::Read, kind, taken, e);
+                    return Err(stopped(e, None, taken, outs));
+                }
+            };
+            taken += n as u64;
+            for i in 0..outs.len() {
+                if !outs[i].live() {
+                    continue;
+                }
+                if let Err(e) = outs[i].write_all(&buf[..n]) {
+                    if on_error(i, &e) == Action::Stop {
+                        return Err(stopped(e, Some(i), taken, outs));
+                    }
+                    outs[i].detach(e);
+                }
+            }
+            if let Some(f) = self.progress {
+                f(n as u64);
+            }
+        }
+        Ok(report(taken, outs))
+    }
+}
+
+/// One `read(2)`, retrying `EINTR` and waiting out `EAGAIN`.
+fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match crate::sys::read(fd, buf, None) {
+            Err(e) if crate::copy::is_intr(&e) => {}
+            Err(e) if crate::copy::is_again(&e) => {
+                crate::ready::wait_ready(fd, crate::Ready::Read)?
+            }
+            r => return r,
+        }
     }
 }
 

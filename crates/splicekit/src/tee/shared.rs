@@ -40,9 +40,12 @@ impl Shared {
         if !(consume || self.tee_refused) {
             match self.load_by_tee(input, n) {
                 Ok(()) => return Ok((&self.buf[..n], false)),
+                // Refused tee, or no descriptor left for the private pipe (EMFILE, ENFILE,
+                // the pipe quota): read the round out of the input instead.
                 Err(e) if e.op() == Op::Tee && refuses_splice(e.io_error()) => {
                     self.tee_refused = true
                 }
+                Err(e) if e.op() == Op::Pipe => self.tee_refused = true,
                 Err(e) => return Err(e),
             }
         }

@@ -116,6 +116,8 @@ struct Opts {
     how: Option<How>,
     tuning: Tuning,
     pipe_size: usize,
+    /// `--pipe-size` was given: resize the output pipe whatever its size.
+    pipe_size_given: bool,
     progress: bool,
 }
 
@@ -142,8 +144,13 @@ pub fn main(args: &[OsString]) -> u8 {
     let out = stdout.as_fd();
     if o.pipe_size > 0 && matches!(splicekit::FdKind::of(out), Ok(splicekit::FdKind::Pipe)) {
         // A bigger pipe lets the reader drain while the next chunk goes in; a refusal only
-        // costs speed.
-        let _ = splicekit::sys::set_pipe_capacity(out, o.pipe_size);
+        // costs speed. Without --pipe-size only a pipe at the kernel's default size is grown:
+        // a size the caller chose stands.
+        let _ = if o.pipe_size_given {
+            splicekit::sys::set_pipe_capacity(out, o.pipe_size).map(Some)
+        } else {
+            Ok(splicekit::grow_default(out, o.pipe_size))
+        };
     }
     let how = o.how.unwrap_or_else(|| How::best_for(&o.content));
     let meter = super::pv::meter::progress(o.progress, o.limit);
@@ -170,6 +177,7 @@ fn options(found: &[getopt::Found], operands: &[OsString]) -> Result<Option<Opts
             ..Tuning::default()
         },
         pipe_size: 1 << 20,
+        pipe_size_given: false,
         progress: false,
     };
     for f in found {
@@ -185,7 +193,10 @@ fn options(found: &[getopt::Found], operands: &[OsString]) -> Result<Option<Opts
                 )
             }
             "bytes" => o.limit = Some(size_arg("number of bytes", v)?),
-            "pipe-size" => o.pipe_size = size_arg("pipe size", v)?.try_into().unwrap_or(usize::MAX),
+            "pipe-size" => {
+                o.pipe_size = size_arg("pipe size", v)?.try_into().unwrap_or(usize::MAX);
+                o.pipe_size_given = true;
+            }
             "chunk" => {
                 let c = size_arg("chunk size", v)?;
                 if !(4096..=1 << 30).contains(&c) {

@@ -230,7 +230,14 @@ pub fn to_any(
     if kind == FdKind::Pipe || how == How::Write {
         return to_pipe(out, content, limit, how, t, tick);
     }
-    let pipe = Pipe::with_capacity(1 << 20)?;
+    let pipe = match Pipe::with_capacity(1 << 20) {
+        Ok(p) => p,
+        // No descriptor left for the private pipe (EMFILE, ENFILE): plain writes need none.
+        Err(e) if out_of_descriptors(&e) => {
+            return to_pipe(out, content, limit, How::Write, t, tick);
+        }
+        Err(e) => return Err(e),
+    };
     // At most half the private pipe per step: a window that starts mid-page needs one slot
     // more than its size in pages, and the pipe must take a whole step without a reader.
     let step = (pipe.capacity() / 2) as u64;
@@ -262,6 +269,13 @@ pub fn to_any(
         left -= n;
     }
     Ok(total)
+}
+
+/// `EMFILE` or `ENFILE`: no descriptor left for a pipe.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    let n = e.raw_os_error();
+    n == Some(Errno::MFILE.raw_os_error()) || n == Some(Errno::NFILE.raw_os_error())
 }
 
 /// Pushes chunks into a private pipe for [`to_any`].
