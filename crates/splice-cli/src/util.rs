@@ -1,7 +1,7 @@
 //! Small helpers shared by the subcommands.
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use splicekit::CopyReport;
 
@@ -13,28 +13,91 @@ pub fn closed_at_start(fd: i32) -> bool {
 }
 
 /// What a tool has written to its stdout by copying since the last byte it shared from a
-/// file: the bytes a pipe may still hold when the tool is done without any of them being a
-/// file's page.
+/// file, and the files whose shared pages may still sit unread in it.
+///
+/// A copy followed by more output (`CopyOptions::followed_by`) may end on shared pages, which
+/// the later bytes push out; until they have, the file must not shrink under them. Such files
+/// are watched, and checked when enough has been written after them — or at the end — for
+/// the reader to have taken their pages.
 #[derive(Debug, Default)]
-pub struct Tail(u64);
+pub struct Tail {
+    copied: u64,
+    watched: Vec<Watched>,
+}
+
+#[derive(Debug)]
+struct Watched {
+    name: String,
+    file: std::fs::File,
+    /// The file must still hold this many bytes.
+    end: u64,
+    /// Bytes written to stdout after its shared ones.
+    after: u64,
+}
 
 impl Tail {
     /// After a copy by the engine.
     pub fn after(&mut self, r: &CopyReport) {
+        for w in &mut self.watched {
+            w.after += r.bytes;
+        }
         if r.copied_tail == r.bytes {
-            self.0 += r.bytes;
+            self.copied += r.bytes;
         } else {
-            self.0 = r.copied_tail;
+            self.copied = r.copied_tail;
         }
     }
 
-    /// Before exit status 0: if stdout is a pipe that may still hold bytes shared from a file
-    /// (more queued than the copied tail), wait until the reader has taken them. With the
-    /// engine's settled tails it returns at once; it is the net under them.
-    pub fn settle(&self, out: BorrowedFd<'_>) {
-        if splicekit::FdInfo::of(out).is_ok_and(|i| i.kind == splicekit::FdKind::Pipe) {
-            let _ = splicekit::settle(out, self.0);
+    /// Keeps an eye on `input` (named `name`), whose bytes up to offset `end` were shared and
+    /// may still be in the pipe. A descriptor that cannot be duplicated is checked now.
+    pub fn watch(&mut self, name: &str, input: BorrowedFd<'_>, end: u64) -> Result<(), String> {
+        match input.try_clone_to_owned() {
+            Ok(fd) => {
+                self.watched.push(Watched {
+                    name: name.to_string(),
+                    file: fd.into(),
+                    end,
+                    after: 0,
+                });
+                Ok(())
+            }
+            Err(_) => check(name, input, end),
         }
+    }
+
+    /// Checks and forgets the watched files a pipe of `cap` bytes no longer holds pages of;
+    /// returns the message for each that shrank below its shared bytes.
+    pub fn consumed(&mut self, cap: u64) -> Vec<String> {
+        let mut bad = Vec::new();
+        self.watched.retain(|w| {
+            if w.after < cap {
+                return true;
+            }
+            bad.extend(check(&w.name, w.file.as_fd(), w.end).err());
+            false
+        });
+        bad
+    }
+
+    /// Before exit status 0: if stdout is a pipe that may still hold bytes shared from a file
+    /// (more queued than the copied tail), wait until the reader has taken them — with the
+    /// engine's settled tails it returns at once; it is the net under them — then check every
+    /// watched file. Returns the message for each that shrank below its shared bytes.
+    pub fn settle(&mut self, out: BorrowedFd<'_>) -> Vec<String> {
+        if splicekit::FdInfo::of(out).is_ok_and(|i| i.kind == splicekit::FdKind::Pipe) {
+            let _ = splicekit::settle(out, self.copied);
+        }
+        self.consumed(0)
+    }
+}
+
+/// `Err(message)` when the file behind `fd` holds fewer than `end` bytes.
+fn check(name: &str, fd: BorrowedFd<'_>, end: u64) -> Result<(), String> {
+    match rustix::fs::fstat(fd) {
+        Ok(st) if (st.st_size.max(0) as u64) < end => {
+            Err(format!("{name}: {}", splicekit::TRUNCATED))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use splicekit::{copy_with, CopyOptions, FdInfo, Side};
+use splicekit::{copy_with, CopyOptions, FdInfo, FdKind, Side};
 
 use super::cat_format::{Format, Formatter};
 use super::getopt::{self, Spec};
@@ -173,12 +173,15 @@ pub fn main(args: &[OsString]) -> u8 {
     let out = stdout.as_fd();
     let out_info = FdInfo::of(out).ok();
     let mut formatter = fmt.any().then(|| Formatter::new(fmt));
-    let meter = super::pv::meter::progress(progress, super::pv::total_size(&operands));
+    // Sizes only for a progress line: without one, no operand is opened twice.
+    let total = progress.then(|| super::pv::total_size(&operands)).flatten();
+    let meter = super::pv::meter::progress(progress, total);
     let tick = |n: u64| super::pv::meter::tick(&meter, n);
     let mut status = 0;
     let mut read_stdin = false;
     let mut tail = Tail::default();
-    for name in &operands {
+    let pipe_out = out_info.is_some_and(|i| i.kind == FdKind::Pipe);
+    for (i, name) in operands.iter().enumerate() {
         let shown = name.to_string_lossy();
         let file;
         let input: BorrowedFd<'_> = if name == "-" {
@@ -197,8 +200,9 @@ pub fn main(args: &[OsString]) -> u8 {
                 }
             }
         };
-        if let Some(oi) = &out_info {
-            if is_output(input, oi) {
+        let in_info = FdInfo::of(input).ok();
+        if let (Some(oi), Some(inf)) = (&out_info, &in_info) {
+            if is_output(input, inf, oi) {
                 eprintln!("cat: {shown}: input file is output file");
                 status = 1;
                 continue;
@@ -208,7 +212,20 @@ pub fn main(args: &[OsString]) -> u8 {
             Some(f) => f.run(input, out, &tick),
             None => {
                 let tick = meter.is_some().then_some(&tick as &dyn Fn(u64));
-                fast_copy(input, out, report, &shown, tick, &mut tail)
+                let next = &operands[i + 1..];
+                let followed = if pipe_out && in_info.is_some_and(shares) {
+                    followed_by(next, out)
+                } else {
+                    0
+                };
+                let r = fast_copy(input, out, report, &shown, tick, followed, &mut tail);
+                if pipe_out {
+                    for msg in tail.consumed(out_cap(out)) {
+                        eprintln!("cat: {msg}");
+                        status = 1;
+                    }
+                }
+                r
             }
         };
         match res {
@@ -235,18 +252,50 @@ pub fn main(args: &[OsString]) -> u8 {
         status = 1;
     }
     if status == 0 && formatter.is_none() {
-        // Exit 0 promises the bytes: no page of an input may still sit unread in stdout.
-        tail.settle(out);
+        // Exit 0 promises the bytes: no page of an input may still sit unread in stdout, and
+        // no input may have shrunk under pages the reader took.
+        for msg in tail.settle(out) {
+            eprintln!("cat: {msg}");
+            status = 1;
+        }
     }
     status
 }
 
+/// Whether an input's end is worth announcing what follows it: a regular file big enough that
+/// splicing its end beats copying it (below that, the settled tail copies it whole, which
+/// costs no more than splicing).
+fn shares(inf: FdInfo) -> bool {
+    inf.kind == FdKind::File && inf.size > 64 << 10
+}
+
+/// The bytes the operands after this one will write, as far as their sizes are known now
+/// (regular files by `stat`; anything else counts 0), summed only up to stdout's capacity:
+/// that much following output pushes this file's shared pages out of the pipe, so its end
+/// need not be copied. A file that turns out shorter is caught at the end ([`Tail::settle`]).
+fn followed_by(next: &[OsString], out: BorrowedFd<'_>) -> u64 {
+    let cap = out_cap(out);
+    let mut sum = 0u64;
+    for name in next {
+        if sum >= cap || name == "-" {
+            break;
+        }
+        match std::fs::metadata(name) {
+            Ok(m) if m.is_file() => sum += m.len(),
+            _ => break,
+        }
+    }
+    sum
+}
+
+/// The capacity of the stdout pipe (the largest unprivileged pipe if it cannot be read).
+fn out_cap(out: BorrowedFd<'_>) -> u64 {
+    splicekit::sys::pipe_capacity(out).map_or(1 << 20, |c| c as u64)
+}
+
 /// GNU cat refuses to copy a regular file onto itself unless it is already at its end
 /// (`cat f >> f` would otherwise grow `f` until the disk is full).
-fn is_output(input: BorrowedFd<'_>, out: &FdInfo) -> bool {
-    let Ok(inf) = FdInfo::of(input) else {
-        return false;
-    };
+fn is_output(input: BorrowedFd<'_>, inf: &FdInfo, out: &FdInfo) -> bool {
     if !inf.same_file(out) {
         return false;
     }
@@ -260,9 +309,13 @@ fn fast_copy(
     report: bool,
     name: &str,
     tick: Option<&dyn Fn(u64)>,
+    followed_by: u64,
     tail: &mut Tail,
 ) -> Result<(), (Side, io::Error)> {
-    let opts = CopyOptions::zero_copy();
+    let opts = CopyOptions {
+        followed_by,
+        ..CopyOptions::zero_copy()
+    };
     if let Some(tick) = tick {
         // With a progress line: 1 MiB per engine call, counted as it goes.
         return super::pv::copy_counted(input, out, &opts, 1 << 20, &mut |n| tick(n), tail)
@@ -271,6 +324,14 @@ fn fast_copy(
     match copy_with(input, out, &opts) {
         Ok(r) => {
             tail.after(&r);
+            if r.copied_tail < r.bytes && followed_by > 0 {
+                // Its last shared pages wait for the next inputs to push them out.
+                let pos = rustix::fs::seek(input, rustix::fs::SeekFrom::Current(0));
+                let end = pos.map_or(0, |p| p - r.copied_tail);
+                if let Err(msg) = tail.watch(name, input, end) {
+                    return Err((Side::Input, io::Error::other(msg)));
+                }
+            }
             if report {
                 eprintln!(
                     "cat: {name}: {} bytes by {} in {} calls",

@@ -176,7 +176,9 @@ fn parse_mode(v: &str) -> Result<Mode, String> {
 }
 
 fn run(operands: &[OsString], append: bool, mode: Mode, progress: bool) -> u8 {
-    let stdin_size = super::pv::total_size(&["-".into()]);
+    let stdin_size = progress
+        .then(|| super::pv::total_size(&["-".into()]))
+        .flatten();
     let meter = super::pv::meter::progress(progress, stdin_size);
     let tick = |n: u64| super::pv::meter::tick(&meter, n);
     let mut status = 0;

@@ -184,3 +184,81 @@ fn a_file_truncated_before_it_is_read_is_copied_as_it_stands() {
     want.extend_from_slice(&data(2 << 20)[..1000]);
     assert_eq!(sha(&got), sha(&want));
 }
+
+/// Several inputs: a file's end may be spliced when enough output follows it to push its
+/// pages out of the pipe before `cat` exits; the promise holds for every file.
+#[test]
+fn several_files_changed_after_exit_0_do_not_change_what_the_reader_gets() {
+    for d in dirs() {
+        let sizes = [700_000usize, 200_000, 3 << 20, 5, (1 << 20) + 1, 65536];
+        let names: Vec<String> = (0..sizes.len()).map(|i| format!("f{i}")).collect();
+        let mut want = Vec::new();
+        for (n, name) in sizes.iter().zip(&names) {
+            let c = data(*n + name.len());
+            std::fs::write(d.path().join(name), &c).unwrap();
+            want.extend_from_slice(&c);
+        }
+        let mut args = vec!["cat"];
+        args.extend(names.iter().map(String::as_str));
+        let (mut child, r) = spawn(&args, d.path(), None);
+        let reader = std::thread::spawn(move || {
+            // A reader that falls behind: what it takes late is what cat left in the pipe.
+            std::thread::sleep(Duration::from_millis(300));
+            read_all(r)
+        });
+        assert!(child.wait().unwrap().success());
+        for name in &names {
+            scribble(&d.path().join(name));
+        }
+        assert_eq!(sha(&reader.join().unwrap()), sha(&want), "{:?}", d.path());
+    }
+}
+
+/// A file whose shared end still sat in the pipe while `cat` went on with the next one, cut
+/// before the reader got there: reported, status 1.
+#[test]
+fn an_earlier_file_cut_while_its_end_waits_in_the_pipe_is_reported() {
+    let d = Dir::new();
+    let (a, b) = (data(8 << 20), data(4 << 20));
+    d.file("a", &a);
+    d.file("b", &b);
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    rustix::pipe::fcntl_setpipe_size(&w, 1 << 20).unwrap();
+    let mut child = Command::new(splice())
+        .args(["cat", "a", "b"])
+        .current_dir(d.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(w))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut rf = std::fs::File::from(r);
+    let mut got = vec![0u8; 7 << 20];
+    rf.read_exact(&mut got).unwrap();
+    // Now the pipe fills with a's last MiB while cat waits to write b behind it.
+    let probe = rf.try_clone().unwrap();
+    let t0 = Instant::now();
+    while rustix::io::ioctl_fionread(&probe).unwrap() < 1 << 20 {
+        assert!(t0.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.path().join("a"))
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    rf.read_to_end(&mut got).unwrap();
+    let st = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(err, "cat: a: file truncated while being read\n");
+    assert_eq!(st.code(), Some(1));
+    assert_eq!(sha(&got[..100]), sha(&a[..100]));
+}

@@ -434,16 +434,14 @@ fn meter_copy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, engine: bool) -> std::io
     use std::sync::atomic::{AtomicU64, Ordering};
     let count = AtomicU64::new(0);
     if engine {
-        let step = CopyOptions {
-            len: Some(1 << 20),
-            ..CopyOptions::zero_copy()
+        // splice pv's own loop: 1 MiB per engine call, each telling the engine how much of the
+        // file follows it (so only the file's last pipe's worth is copied).
+        let mut tail = crate::util::Tail::default();
+        let add = &mut |n: u64| {
+            count.fetch_add(n, Ordering::Relaxed);
         };
-        loop {
-            match copy_with(src, dst, &step)?.bytes {
-                0 => break,
-                n => count.fetch_add(n, Ordering::Relaxed),
-            };
-        }
+        crate::cmd::pv::copy_counted(src, dst, &CopyOptions::zero_copy(), 1 << 20, add, &mut tail)
+            .map_err(std::io::Error::from)?;
     } else {
         let mut buf = vec![0u8; 128 << 10];
         loop {
