@@ -27,7 +27,10 @@
 //!
 //! * [`sys`] — one function per system call, errno untouched; the only `unsafe` code.
 //! * [`copy()`] / [`copy_with`] — the engine; [`CopyOptions::file_pages`] decides whether pipes
-//!   and sockets may reference a file's pages (the default copies; see [`FilePages`]).
+//!   and sockets may reference a file's pages: never (the default), all but a copied tail so
+//!   none is left when the copy returns ([`FilePages::Settle`]), or throughout; a file that
+//!   shrank under shared pages is an error ([`TRUNCATED`]). [`settle()`] waits for a pipe's
+//!   reader before a program promises what it wrote.
 //! * [`Pipe`], [`PipePool`] — owned pipes and reused broker pipes.
 //! * [`FdKind`] — what a descriptor is; errors name it.
 //! * [`FanOut`] — one input into N outputs with `tee(2)`, splice where outputs allow it.
