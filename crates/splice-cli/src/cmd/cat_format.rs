@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use splicekit::{sys, wait_ready, Ready, Side};
+use splicekit::{is_ready, sys, wait_ready, Ready, Side};
 
 const BUF: usize = 128 * 1024;
 
@@ -63,6 +63,12 @@ impl Formatter {
     ) -> Result<(), (Side, io::Error)> {
         let mut buf = vec![0u8; BUF];
         loop {
+            if !self.out.is_empty() && !is_ready(input, Ready::Read) {
+                // The next read would wait (a pause in a pipe or terminal): show what is
+                // formatted so far first, as GNU cat does; input that keeps coming is still
+                // written in large blocks.
+                self.flush(out).map_err(|e| (Side::Output, e))?;
+            }
             let n = match sys::read(input, &mut buf, None) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,

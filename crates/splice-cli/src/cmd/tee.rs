@@ -209,7 +209,12 @@ fn run(operands: &[OsString], append: bool, mode: Mode, progress: bool) -> u8 {
         }
     }
     let stdout = io::stdout();
-    let mut fan = FanOut::new().on_progress(&tick).output(&stdout);
+    // With -p or --output-error, GNU tee (9.3+) polls its outputs while the input is idle
+    // and stops as soon as every output pipe's reader has gone.
+    let mut fan = FanOut::new()
+        .on_progress(&tick)
+        .watch_outputs(mode != Mode::Sigpipe)
+        .output(&stdout);
     for f in &files {
         fan = fan.output(f);
     }

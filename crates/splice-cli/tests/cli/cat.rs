@@ -272,3 +272,42 @@ fn cat_runs_under_a_small_address_space_limit() {
     let ours = sh("ulimit -v 16000; $S cat -A f", d.path());
     assert_eq!(sha(&ours.stdout), sha(&gnu.stdout));
 }
+
+/// With formatting options the output is written before a read that would wait, as GNU cat
+/// does: `(echo 1; sleep 2; echo 2) | cat -v` shows `1` at once, not after the pause.
+#[test]
+fn formatted_output_is_not_held_back_across_a_pause_in_the_input() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    for opt in ["-v", "-n", "-A", "-s", "-b", "-E", "-T"] {
+        let mut child = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("(echo 1; sleep 2; echo 2) | $S cat {opt}"))
+            .env("S", splice())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        let waited = t0.elapsed();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        assert!(child.wait().unwrap().success());
+        assert!(first.contains('1'), "{opt}: {first:?}");
+        assert!(
+            waited < Duration::from_millis(1500),
+            "{opt}: the first line came after {waited:?}, behind the pause"
+        );
+        let gnu = sh(
+            &format!("printf '1\\n2\\n' | cat {opt}"),
+            std::path::Path::new("."),
+        );
+        assert_eq!(
+            format!("{first}{rest}").as_bytes(),
+            &gnu.stdout[..],
+            "{opt}"
+        );
+    }
+}

@@ -212,3 +212,49 @@ fn interrupted_and_refused_calls_leave_every_output_intact() {
         }
     }
 }
+
+/// GNU tee 9.3+ with `-p` or `--output-error` polls its outputs while the input is idle and
+/// stops as soon as every output pipe's reader has gone (9.1, the system's, does not: the
+/// expected results are written here from the newer GNU's behaviour). Non-pipe outputs keep
+/// tee running until its input ends.
+#[test]
+fn with_p_tee_ends_as_soon_as_every_output_pipe_is_gone() {
+    let d = Dir::new();
+    let run = |args: &str| {
+        let o = sh(
+            &format!(
+                "t0=$(date +%s%N); sleep 2.5 | {{ timeout 2 $S tee {args}; \
+                 echo \"status $? $(( ($(date +%s%N) - t0) / 1000000 ))\" >&2; }} | :"
+            ),
+            d.path(),
+        );
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let last = err.lines().last().unwrap_or_default().to_string();
+        let ms: u64 = last.rsplit(' ').next().unwrap().parse().unwrap();
+        (err, ms)
+    };
+    for (args, want) in [
+        ("-p", "status 0"),
+        ("--output-error", "status 0"),
+        ("--output-error=exit-nopipe", "status 0"),
+        (
+            "--output-error=warn",
+            "tee: 'standard output': Broken pipe\nstatus 1",
+        ),
+        (
+            "--output-error=exit",
+            "tee: 'standard output': Broken pipe\nstatus 1",
+        ),
+    ] {
+        let (err, ms) = run(args);
+        assert!(err.starts_with(want), "{args}: {err}");
+        assert!(ms < 1500, "{args}: tee ran {ms} ms with no output left");
+    }
+    // A file output keeps it going until the input ends (timeout's 2 s: status 124).
+    let (err, ms) = run("-p out");
+    assert!(err.starts_with("status 124"), "{err}");
+    assert!(ms >= 1900, "{ms}");
+    // Without -p the idle tee is not watching (SIGPIPE comes with the next write).
+    let (err, _) = run("");
+    assert!(err.starts_with("status 124"), "{err}");
+}

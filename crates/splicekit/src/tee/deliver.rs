@@ -71,6 +71,16 @@ impl<'a> Out<'a> {
         }
     }
 
+    /// The output descriptor, when it is a pipe (whose reader leaving `poll` reports).
+    pub(super) fn pipe_fd(&self) -> Option<BorrowedFd<'a>> {
+        (self.kind == FdKind::Pipe).then_some(self.fd)
+    }
+
+    /// The error for an output pipe whose readers are gone, as a write would have seen it.
+    pub(super) fn hung_up(&self) -> Error {
+        self.err(Op::Poll, io::Error::from_raw_os_error(libc::EPIPE))
+    }
+
     pub(super) fn live(&self) -> bool {
         self.error.is_none()
     }

@@ -85,6 +85,11 @@ impl<'a> Input<'a> {
         })
     }
 
+    /// The input descriptor itself.
+    pub(super) fn fd(&self) -> BorrowedFd<'a> {
+        self.fd
+    }
+
     /// The pipe the round's bytes sit in.
     pub(super) fn pipe(&self) -> BorrowedFd<'_> {
         match &self.broker {

@@ -137,6 +137,7 @@ pub struct FanOut<'a> {
     resize_outputs: bool,
     splice_files: bool,
     file_pages: FilePages,
+    watch_outputs: bool,
     progress: Option<&'a dyn Fn(u64)>,
 }
 
@@ -155,8 +156,21 @@ impl<'a> FanOut<'a> {
             resize_outputs: true,
             splice_files: false,
             file_pages: FilePages::Settle,
+            watch_outputs: false,
             progress: None,
         }
+    }
+
+    /// Whether to notice output pipes whose readers left while the input is idle (default
+    /// no). With it, waiting for input also polls every output pipe: one that reports its
+    /// reader gone goes to the error callback with `EPIPE` at once, as a write would have
+    /// later, and the run ends as soon as no output is left — GNU tee's `-p` and
+    /// `--output-error` behaviour (`sleep 10 | tee -p | :` ends at once). Only for a pipe
+    /// input or a non-pipe input that `poll` can wait on (not a regular file, which is always
+    /// ready).
+    pub fn watch_outputs(mut self, yes: bool) -> Self {
+        self.watch_outputs = yes;
+        self
     }
 
     /// How a regular-file input's pages may be referenced by the outputs (default
@@ -238,6 +252,18 @@ impl<'a> FanOut<'a> {
             Err(e) => return Err(stopped(e, None, 0, outs)),
         };
         while outs.iter().any(|o| o.live()) {
+            if self.watch_outputs {
+                for i in wait_input_or_hangup(inp.fd(), &outs) {
+                    let e = outs[i].hung_up();
+                    if on_error(i, &e) == Action::Stop {
+                        return Err(stopped(e, Some(i), inp.taken, outs));
+                    }
+                    outs[i].detach(e);
+                }
+                if !outs.iter().any(|o| o.live()) {
+                    break;
+                }
+            }
             let n = match inp.fill() {
                 Ok(0) => break,
                 Ok(n) => n,
@@ -346,6 +372,43 @@ impl<'a> FanOut<'a> {
         }
         Ok(report(taken, outs))
     }
+}
+
+/// Waits until `input` is readable (or ended) or some live output pipe has lost its readers;
+/// returns the indexes of those. A poll failure returns at once with none: the round's own
+/// calls then report what is wrong.
+fn wait_input_or_hangup(input: BorrowedFd<'_>, outs: &[Out<'_>]) -> Vec<usize> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let watched: Vec<(usize, BorrowedFd<'_>)> = outs
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.live())
+        .filter_map(|(i, o)| o.pipe_fd().map(|fd| (i, fd)))
+        .collect();
+    if watched.is_empty() {
+        return Vec::new();
+    }
+    let mut fds = vec![PollFd::from_borrowed_fd(input, PollFlags::IN)];
+    // No events asked of the outputs: POLLERR (no reader left) is always reported.
+    fds.extend(
+        watched
+            .iter()
+            .map(|&(_, fd)| PollFd::from_borrowed_fd(fd, PollFlags::empty())),
+    );
+    loop {
+        match poll(&mut fds, None) {
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return Vec::new(),
+        }
+    }
+    let gone = PollFlags::ERR | PollFlags::HUP;
+    watched
+        .iter()
+        .zip(&fds[1..])
+        .filter(|(_, p)| p.revents().intersects(gone))
+        .map(|(&(i, _), _)| i)
+        .collect()
 }
 
 /// One `read(2)`, retrying `EINTR` and waiting out `EAGAIN`.
