@@ -4,6 +4,7 @@
 //! the first argument), runs it, and turns its result into the exit status.
 
 mod cmd;
+mod quote;
 mod util;
 
 use std::ffi::OsString;

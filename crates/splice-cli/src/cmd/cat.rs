@@ -182,7 +182,7 @@ pub fn main(args: &[OsString]) -> u8 {
     let mut tail = Tail::default();
     let pipe_out = out_info.is_some_and(|i| i.kind == FdKind::Pipe);
     for (i, name) in operands.iter().enumerate() {
-        let shown = name.to_string_lossy();
+        let shown = crate::quote::quote(name);
         let file;
         let input: BorrowedFd<'_> = if name == "-" {
             read_stdin = true;

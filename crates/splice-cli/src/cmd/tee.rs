@@ -9,6 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use splicekit::{Action, FanOut};
 
 use super::getopt::{self, Spec};
+use crate::quote::quote;
 use crate::util::{closed_at_start, strerror};
 
 const SPECS: &[Spec] = &[
@@ -195,10 +196,10 @@ fn run(operands: &[OsString], append: bool, mode: Mode, progress: bool) -> u8 {
         match o.open(op) {
             Ok(f) => {
                 files.push(f);
-                names.push(quote(&op.to_string_lossy()));
+                names.push(quote(op));
             }
             Err(e) => {
-                eprintln!("tee: {}: {}", quote(&op.to_string_lossy()), strerror(&e));
+                eprintln!("tee: {}: {}", quote(op), strerror(&e));
                 // GNU tee: in the exit modes a file that cannot be opened ends the run before
                 // any byte is copied.
                 if matches!(mode, Mode::Exit | Mode::ExitNoPipe) {
@@ -250,16 +251,6 @@ fn run(operands: &[OsString], append: bool, mode: Mode, progress: bool) -> u8 {
     status
 }
 
-/// GNU's `quotef`: a name with characters a shell would treat specially is shown in single
-/// quotes (`'standard output'`, `'my file'`).
-fn quote(name: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_./:+,@%^=-".contains(c);
-    if !name.is_empty() && name.chars().all(plain) {
-        return name.to_string();
-    }
-    format!("'{}'", name.replace('\'', "'\\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,12 +266,5 @@ mod tests {
         assert!(parse_mode("bogus")
             .unwrap_err()
             .starts_with("invalid argument ‘bogus’"));
-    }
-
-    #[test]
-    fn names_are_quoted_like_gnu_quotef() {
-        assert_eq!(quote("/dev/full"), "/dev/full");
-        assert_eq!(quote("my file"), "'my file'");
-        assert_eq!(quote("it's"), "'it'\\''s'");
     }
 }

@@ -23,6 +23,7 @@ pub use report::Row;
 
 #[derive(Parser, Debug)]
 #[command(
+    version,
     name = "splice bench",
     about = "Measure every copy path against read/write on generated data"
 )]

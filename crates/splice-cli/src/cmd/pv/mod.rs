@@ -43,8 +43,8 @@ const SPECS: &[Spec] = &[
     spec!(Some('L'), Some("rate-limit"), Some(true), "L"),
     spec!(Some('i'), Some("interval"), Some(true), "i"),
     spec!(Some('N'), Some("name"), Some(true), "N"),
-    spec!(None, Some("help"), None, "help"),
-    spec!(None, Some("version"), None, "version"),
+    spec!(Some('h'), Some("help"), None, "help"),
+    spec!(Some('V'), Some("version"), None, "version"),
 ];
 
 const HELP: &str = "\
@@ -66,8 +66,8 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -L, --rate-limit RATE  move at most RATE bytes per second (K, M, G suffixes)
   -i, --interval SEC     redraw every SEC seconds (default 1)
   -N, --name NAME        prefix the display with NAME
-      --help             show this help and exit
-      --version          show version information and exit
+  -h, --help             show this help and exit
+  -V, --version          show version information and exit
 
 Without -p -t -e -r -b the display shows all of them. Exit status: 0 on success, 2 if an
 input could not be opened, 16 if a transfer failed (combined as pv does).";
@@ -286,7 +286,7 @@ fn copy_all(copy_only: bool, operands: &[OsString], mut c: Counter<'_>) -> u8 {
     let mut status = 0;
     let mut tail = Tail::default();
     for name in operands {
-        let shown = name.to_string_lossy();
+        let shown = crate::quote::quote(name);
         let file;
         let input: BorrowedFd<'_> = if name == "-" {
             stdin.as_fd()

@@ -20,6 +20,7 @@ use addr::{Endpoint, Listen};
 
 #[derive(Parser, Debug)]
 #[command(
+    version,
     name = "splice relay",
     about = "Relay TCP or Unix stream connections from LISTEN to UPSTREAM without copying",
     after_help = "Addresses: PORT (on 127.0.0.1), HOST:PORT, [IPv6]:PORT or unix:/path.\n\
