@@ -293,14 +293,28 @@ fn out_cap(out: BorrowedFd<'_>) -> u64 {
     splicekit::sys::pipe_capacity(out).map_or(1 << 20, |c| c as u64)
 }
 
-/// GNU cat refuses to copy a regular file onto itself unless it is already at its end
-/// (`cat f >> f` would otherwise grow `f` until the disk is full).
+/// Whether copying `input` onto stdout (the same regular file) could never end or would
+/// overwrite bytes before they are read — GNU coreutils 9.6's rule, which refuses only those
+/// cases: the input still has bytes to read, and the output either appends (the file grows
+/// as fast as it is read) or is positioned past the input's read offset (the writer is ahead
+/// of the reader). A writer at or behind the reader only rewrites bytes already read
+/// (`cat fx fy 1<>fx`), and an input at its end has nothing left to clobber.
 fn is_output(input: BorrowedFd<'_>, inf: &FdInfo, out: &FdInfo) -> bool {
-    if !inf.same_file(out) {
+    if inf.kind != FdKind::File || !inf.same_file(out) {
         return false;
     }
-    let pos = rustix::fs::seek(input, rustix::fs::SeekFrom::Current(0)).unwrap_or(0);
-    pos < inf.size
+    let here = |fd| rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0)).ok();
+    let Some(read_at) = here(input) else {
+        return false;
+    };
+    if read_at >= inf.size {
+        return false;
+    }
+    if out.append {
+        return true;
+    }
+    let stdout = std::io::stdout();
+    here(stdout.as_fd()).is_some_and(|write_at| write_at > read_at)
 }
 
 fn fast_copy(

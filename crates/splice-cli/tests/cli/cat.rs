@@ -311,3 +311,63 @@ fn formatted_output_is_not_held_back_across_a_pause_in_the_input() {
         );
     }
 }
+
+/// GNU coreutils 9.6+ refuses an input that is the output only when the copy could never end
+/// or would overwrite unread bytes (9.1, the system's, refuses more: these expectations are
+/// written from the newer rule). Each case: the script, its stderr, status and the file after.
+#[test]
+fn input_is_output_follows_gnu_9_6() {
+    let cases: [(&str, &str, i32, &str, &[u8]); 7] = [
+        ("$S cat fx fy 1<>fx", "", 0, "fx", b"x\ny\n"),
+        ("$S cat - fy <f1 1<>f1", "", 0, "f1", b"a\ny\n"),
+        (
+            "exec 3<file; $S cat <&3 >/dev/null; exec 4>>file; $S cat <&3 >&4",
+            "",
+            0,
+            "file",
+            b"E\n",
+        ),
+        (
+            "$S cat out >>out",
+            "cat: out: input file is output file\n",
+            1,
+            "out",
+            b"o\n",
+        ),
+        (
+            "$S cat fx fx3 1<>fx3",
+            "cat: fx3: input file is output file\n",
+            1,
+            "fx3",
+            b"x\n",
+        ),
+        (
+            "$S cat <f >>f",
+            "cat: -: input file is output file\n",
+            1,
+            "f",
+            b"f\n",
+        ),
+        (
+            "$S cat fx fy 1<>fy",
+            "cat: fy: input file is output file\n",
+            1,
+            "fy",
+            b"x\n",
+        ),
+    ];
+    for (script, err, status, file, after) in cases {
+        let d = Dir::new();
+        for (n, c) in [("fx", "x\n"), ("fy", "y\n"), ("f1", "a\n"), ("fx3", "z\n")] {
+            d.file(n, c.as_bytes());
+        }
+        for (n, c) in [("out", "o\n"), ("f", "f\n"), ("file", "E\n")] {
+            d.file(n, c.as_bytes());
+        }
+        let o = sh(script, d.path());
+        assert_eq!(String::from_utf8_lossy(&o.stderr), err, "{script}");
+        assert_eq!(o.status.code(), Some(status), "{script}");
+        let got = std::fs::read(d.path().join(file)).unwrap();
+        assert_eq!(got, after, "{script}: {}", String::from_utf8_lossy(&got));
+    }
+}
