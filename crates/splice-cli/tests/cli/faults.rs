@@ -109,9 +109,14 @@ fn interrupted_and_would_block_calls_are_retried() {
 
 /// How many `read(2)` calls `splice cat ARGS` makes before it opens "src".
 fn reads_before_input(args: &[&str], dir: &std::path::Path) -> usize {
+    calls_before_input("read", args, dir)
+}
+
+/// How many `call`s `splice cat ARGS` makes before it opens "src" (the loader's own reads).
+fn calls_before_input(call: &str, args: &[&str], dir: &std::path::Path) -> usize {
     let log = dir.join("reads.trace");
     let st = Command::new("strace")
-        .args(["-f", "-e", "trace=read,openat", "-o"])
+        .args(["-f", "-e", &format!("trace={call},openat"), "-o"])
         .arg(&log)
         .arg(splice())
         .arg("cat")
@@ -129,7 +134,10 @@ fn reads_before_input(args: &[&str], dir: &std::path::Path) -> usize {
     assert!(before.len() < text.len(), "src never opened: {text}");
     before
         .lines()
-        .filter(|l| l.split_whitespace().any(|w| w.starts_with("read(")))
+        .filter(|l| {
+            l.split_whitespace()
+                .any(|w| w.starts_with(&format!("{call}(")))
+        })
         .count()
 }
 
@@ -164,4 +172,68 @@ fn a_failure_after_bytes_moved_names_the_side_that_failed() {
     // A later operand is not attempted after a write error, as in GNU cat.
     let o = traced("splice:error=EPIPE:when=2", &["big", "big"], None, d.path());
     assert_ne!(o.status.code(), Some(0));
+}
+
+/// Error attribution on the other paths: a character-device input into a pipe (the broker's
+/// two splices), and single-call sendfile into /dev/null, where one call reads and writes —
+/// there the source is asked for one more byte, and only a source that fails it is blamed.
+#[test]
+fn char_device_inputs_and_dev_null_sinks_name_the_failing_side() {
+    if !have_strace() {
+        return;
+    }
+    let d = Dir::new();
+    d.file("src", &data(3 << 20));
+    let run = |injects: &[String], input: &str, sink: Option<&std::path::Path>| {
+        let mut c = Command::new("strace");
+        c.args(["-f", "-o", "/dev/null"]);
+        for i in injects {
+            c.args(["-e", &format!("inject={i}")]);
+        }
+        c.args([splice(), "cat", input])
+            .current_dir(d.path())
+            .stdin(Stdio::null());
+        if let Some(p) = sink {
+            c.stdout(std::fs::OpenOptions::new().write(true).open(p).unwrap());
+        }
+        let o = c.output().unwrap();
+        (
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            o.status.code(),
+        )
+    };
+    let null = std::path::Path::new("/dev/null");
+    // /dev/zero -> pipe: odd splices read /dev/zero, even ones write stdout (the first pair
+    // may still fall back, as nothing has moved yet).
+    for (when, msg) in [
+        (3, "cat: /dev/zero: Input/output error\n"),
+        (4, "cat: write error: Input/output error\n"),
+    ] {
+        let r = run(
+            &[format!("splice:error=EIO:when={when}")],
+            "/dev/zero",
+            None,
+        );
+        assert_eq!(
+            r,
+            (msg.to_string(), Some(1)),
+            "/dev/zero, splice call {when}"
+        );
+    }
+    // sendfile into /dev/null fails after its first call moved bytes: the source reads fine,
+    // so it is the write side (GNU cat's words for it).
+    for input in ["src", "/dev/zero"] {
+        let r = run(&["sendfile:error=EIO:when=2".into()], input, Some(null));
+        let want = "cat: write error: Input/output error\n".to_string();
+        assert_eq!(r, (want, Some(1)), "{input} -> /dev/null");
+    }
+    // The same failure when the source does not read either: the input is named.
+    let loader = calls_before_input("pread64", &["src"], d.path());
+    let probe = format!("pread64:error=EIO:when={}", loader + 1);
+    let r = run(
+        &["sendfile:error=EIO:when=2".into(), probe],
+        "src",
+        Some(null),
+    );
+    assert_eq!(r, ("cat: src: Input/output error\n".to_string(), Some(1)));
 }

@@ -68,6 +68,9 @@ fn call(x: &mut Xfer<'_>, strategy: Strategy, want: usize) -> io::Result<usize> 
 
 /// Which side a single-call error belongs to. Errnos only a sink gives are the output's; a
 /// pipe sink can only fail with `EPIPE`, so with a pipe on one side the other side is blamed.
+/// Between two non-pipes (sendfile, copy_file_range) one call reads and writes, so an errno
+/// both sides can give (`EIO`) is attributed by asking the source for one more byte where
+/// that reads nothing away: a source that reads fine did not fail.
 fn side_of(x: &Xfer<'_>, e: &io::Error) -> Side {
     let output_only = [libc::EPIPE, libc::ENOSPC, libc::EDQUOT, libc::EFBIG];
     if e.raw_os_error().is_some_and(|n| output_only.contains(&n)) {
@@ -75,6 +78,29 @@ fn side_of(x: &Xfer<'_>, e: &io::Error) -> Side {
     }
     match (x.si.kind, x.di.kind) {
         (FdKind::Pipe, d) if d != FdKind::Pipe => Side::Output,
-        _ => Side::Input,
+        (_, FdKind::Pipe) => Side::Input,
+        _ => match source_reads(x) {
+            Some(true) => Side::Output,
+            _ => Side::Input,
+        },
+    }
+}
+
+/// Whether the source still reads at the copy's position: a 1-byte `pread` for files and
+/// block devices (the position does not move), a 1-byte `read` for the character devices
+/// sendfile takes (/dev/zero, /dev/urandom: nothing of value is consumed). `None` for kinds
+/// where a probe would take data away.
+fn source_reads(x: &Xfer<'_>) -> Option<bool> {
+    let mut b = [0u8; 1];
+    match x.si.kind {
+        FdKind::File | FdKind::BlockDevice => {
+            let mut at = match x.src_off {
+                Some(o) => o,
+                None => rustix::fs::seek(x.src, rustix::fs::SeekFrom::Current(0)).ok()?,
+            };
+            Some(sys::read(x.src, &mut b, Some(&mut at)).is_ok())
+        }
+        FdKind::CharDevice => Some(sys::read(x.src, &mut b, None).is_ok()),
+        _ => None,
     }
 }
