@@ -258,3 +258,32 @@ fn with_p_tee_ends_as_soon_as_every_output_pipe_is_gone() {
     let (err, _) = run("");
     assert!(err.starts_with("status 124"), "{err}");
 }
+
+/// A non-blocking pipe as stdout (a parent set O_NONBLOCK) behind a slow reader: every byte
+/// arrives, no EAGAIN error, status 0 — newer GNU tee's behaviour (9.1, the system's, fails
+/// with "Resource temporarily unavailable"; the expectation is written here).
+#[test]
+fn a_nonblocking_stdout_gets_every_byte() {
+    let d = Dir::new();
+    let input = data((20 << 20) + 3);
+    d.file("in", &input);
+    let o = sh(
+        "python3 -c 'import os,fcntl,sys
+fl=fcntl.fcntl(1,fcntl.F_GETFL); fcntl.fcntl(1,fcntl.F_SETFL,fl|os.O_NONBLOCK)
+os.execvp(sys.argv[1],sys.argv[1:])' $S tee copy < in | (sleep 1; cat > got)",
+        d.path(),
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["got", "copy"] {
+        let b = std::fs::read(d.path().join(f)).unwrap();
+        assert_eq!(sha(&b), sha(&input), "{f}");
+    }
+}
+
+/// Thirteen and more file operands, `-` among them as a file name, as GNU tee.
+#[test]
+fn many_operands_and_a_dash_match_gnu_tee() {
+    same("$T a b c d e f g h i j k l m n - < in", &data(300_001));
+    same("cat in | $T -a a b c d e f g h i j k l m - n", &data(65537));
+}
