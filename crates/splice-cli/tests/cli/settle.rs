@@ -262,3 +262,42 @@ fn an_earlier_file_cut_while_its_end_waits_in_the_pipe_is_reported() {
     assert_eq!(st.code(), Some(1));
     assert_eq!(sha(&got[..100]), sha(&a[..100]));
 }
+
+/// `splice pv -L` moves a file in small chunks and sleeps between them; a file cut during a
+/// sleep is seen by the next chunk only as EOF — pv still reports it, as the shared bytes
+/// already in the pipe no longer match the file.
+#[test]
+fn pv_reports_a_file_cut_between_its_chunks() {
+    let d = Dir::new();
+    let content = data(8 << 20);
+    d.file("f", &content);
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    rustix::pipe::fcntl_setpipe_size(&w, 1 << 20).unwrap();
+    let mut child = Command::new(splice())
+        .args(["pv", "-q", "-L", "512K", "f"])
+        .current_dir(d.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(w))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_queued(&r, 300_000);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.path().join("f"))
+        .unwrap()
+        .set_len(100_000)
+        .unwrap();
+    let got = read_all(r);
+    let st = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(err, "pv: f: read failed: file truncated while being read\n");
+    assert_eq!(st.code(), Some(16));
+    assert_eq!(sha(&got[..100_000]), sha(&content[..100_000]));
+}

@@ -274,7 +274,11 @@ os.execvp(sys.argv[1],sys.argv[1:])' $S tee copy < in | (sleep 1; cat > got)",
         d.path(),
     );
     assert!(o.status.success(), "{o:?}");
-    assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     for f in ["got", "copy"] {
         let b = std::fs::read(d.path().join(f)).unwrap();
         assert_eq!(sha(&b), sha(&input), "{f}");

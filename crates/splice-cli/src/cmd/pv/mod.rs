@@ -224,6 +224,9 @@ pub fn copy_counted(
     } else {
         0
     };
+    // Where the bytes shared so far end: the file must still reach that far at its end (a
+    // chunk that starts past a new end sees only EOF, and cannot tell by itself).
+    let mut shared_end = 0u64;
     loop {
         let step = CopyOptions {
             len: Some(chunk),
@@ -231,8 +234,11 @@ pub fn copy_counted(
             ..opts.clone()
         };
         match copy_with(input, out, &step) {
-            Ok(r) if r.bytes == 0 => return Ok(()),
+            Ok(r) if r.bytes == 0 => return check_shared(input, shared_end, pos),
             Ok(r) => {
+                if r.copied_tail < r.bytes {
+                    shared_end = pos + r.bytes - r.copied_tail;
+                }
                 pos += r.bytes;
                 tail.after(&r);
                 tick(r.bytes)
@@ -242,6 +248,28 @@ pub fn copy_counted(
                 return Err(e);
             }
         }
+    }
+}
+
+/// At the end of a file moved in chunks: an error if it no longer holds the bytes shared
+/// from it (its pages in the pipe now read as zeros or stale data).
+fn check_shared(input: BorrowedFd<'_>, shared_end: u64, pos: u64) -> Result<(), splicekit::Error> {
+    if shared_end == 0 {
+        return Ok(());
+    }
+    match rustix::fs::fstat(input) {
+        Ok(st) if (st.st_size.max(0) as u64) < shared_end => {
+            let e = io::Error::new(io::ErrorKind::UnexpectedEof, splicekit::TRUNCATED);
+            Err(splicekit::Error::new(
+                splicekit::Op::Check,
+                FdKind::File,
+                FdKind::Pipe,
+                Side::Input,
+                pos,
+                e,
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
