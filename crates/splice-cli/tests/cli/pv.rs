@@ -246,3 +246,91 @@ fn interrupted_calls_and_refused_splices_leave_the_output_intact() {
         }
     }
 }
+
+/// The redrawn lines of `splice pv ARGS` (stderr split at `\r` and `\n`).
+fn lines_of(script: &str) -> Vec<String> {
+    let d = Dir::new();
+    let o = sh(script, d.path());
+    assert!(o.status.success(), "{script}: {o:?}");
+    String::from_utf8_lossy(&o.stderr)
+        .split(['\r', '\n'])
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Under a low -L the bytes move in small steps, so each redraw shows new values (pv 1.9):
+/// 100 bytes at 25 B/s redrawn every 0.1 s give several ETAs, bars, rates and byte counts.
+#[test]
+fn a_low_rate_limit_moves_the_display_smoothly() {
+    let distinct = |lines: &[String], f: &dyn Fn(&str) -> Option<String>| {
+        let mut v: Vec<String> = lines.iter().filter_map(|l| f(l)).collect();
+        v.dedup();
+        v.len()
+    };
+    let eta = lines_of("head -c 100 /dev/zero | $S pv -f -e -s 100 -i 0.1 -L 25 >/dev/null");
+    let n = distinct(&eta, &|l| l.split("ETA").nth(1).map(str::to_owned));
+    assert!(n >= 3, "ETA values: {eta:?}");
+    let bar = lines_of("head -c 1000 /dev/zero | $S pv -f -p -s 1000 -i 0.1 -L 500 >/dev/null");
+    let n = distinct(&bar, &|l| l.split(']').next().map(str::to_owned));
+    assert!(n >= 3, "bars: {bar:?}");
+    let bytes = lines_of("head -c 100 /dev/zero | $S pv -f -b -i 0.1 -L 50 >/dev/null");
+    assert!(
+        distinct(&bytes, &|l| Some(l.trim().to_string())) >= 3,
+        "{bytes:?}"
+    );
+}
+
+/// `-w` sets the line's width; the line never runs past it, and a width too small for the
+/// bar leaves the bar out instead of wrapping.
+#[test]
+fn the_width_option_bounds_every_line() {
+    for w in [20usize, 40, 60, 100] {
+        let lines = lines_of(&format!(
+            "head -c 3000 /dev/zero | $S pv -f -w {w} -s 3000 -i 0.1 -L 6000 >/dev/null"
+        ));
+        assert!(!lines.is_empty());
+        for l in &lines {
+            assert!(l.chars().count() < w, "-w {w}: {l:?}");
+        }
+    }
+}
+
+/// One ^D on a terminal ends the input (a short read from the engine is its end).
+#[test]
+fn one_eof_on_a_terminal_ends_the_input() {
+    let have = std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        println!("skipped: tmux is not installed");
+        return;
+    }
+    let d = Dir::new();
+    let sock = d.path().join("tmux.sock");
+    let sock = sock.to_string_lossy();
+    let tm = |args: &str| sh(&format!("tmux -S {sock} {args}"), d.path());
+    tm(&format!(
+        "new-session -d -x 80 -y 5 \"cd {}; $S pv -q > out; echo status $? > st; sleep 30\"",
+        d.path().display()
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    tm("send-keys 'hello' Enter");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    tm("send-keys C-d");
+    let st = d.path().join("st");
+    for _ in 0..50 {
+        if st.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    tm("kill-server");
+    assert_eq!(
+        std::fs::read_to_string(&st).unwrap_or_default(),
+        "status 0\n",
+        "pv did not end at the first ^D"
+    );
+    assert_eq!(std::fs::read(d.path().join("out")).unwrap(), b"hello\n");
+}

@@ -40,7 +40,9 @@ pub(super) fn run(x: &mut Xfer<'_>, strategy: Strategy) -> Step {
             // (EINVAL: no splice support or O_APPEND; EXDEV: other superblock; ENOSYS/EPERM:
             // seccomp; EOPNOTSUPP, EBADF from copy_file_range on O_APPEND…): the next strategy
             // either works or reproduces the real error. After it, the error is reported.
-            Err(e) => return x.refuse(op, side_of(x, &e), e),
+            Err(e) if x.moved == 0 && !super::is_definitive(&e) => return Step::Fallback(e),
+            // Reported: only now is the side worked out (it may probe the source).
+            Err(e) => return Step::Failed(x.error(op, side_of(x, &e), e)),
         }
     }
 }
@@ -88,8 +90,9 @@ fn side_of(x: &Xfer<'_>, e: &io::Error) -> Side {
 
 /// Whether the source still reads at the copy's position: a 1-byte `pread` for files and
 /// block devices (the position does not move), a 1-byte `read` for the character devices
-/// sendfile takes (/dev/zero, /dev/urandom: nothing of value is consumed). `None` for kinds
-/// where a probe would take data away.
+/// sendfile took bytes from (/dev/zero, /dev/urandom: nothing of value is consumed; a
+/// terminal never gets here, as sendfile refuses it before any byte). `None` for kinds where
+/// a probe would take data away. Called only for an error that will be reported.
 fn source_reads(x: &Xfer<'_>) -> Option<bool> {
     let mut b = [0u8; 1];
     match x.si.kind {

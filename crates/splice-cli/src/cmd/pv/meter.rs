@@ -24,6 +24,8 @@ pub struct Look {
     pub interval: Duration,
     /// `-W`: stay silent until the first byte.
     pub wait_first: bool,
+    /// `-w`: the line's width instead of the terminal's.
+    pub width: Option<usize>,
 }
 
 impl Look {
@@ -143,7 +145,14 @@ fn display(s: &State, look: &Look) {
                 (bytes - last_bytes) as f64 / dt
             };
             let avg = bytes as f64 / elapsed.as_secs_f64().max(1e-9);
-            let line = render(look, bytes, elapsed, rate, avg, width());
+            let line = render(
+                look,
+                bytes,
+                elapsed,
+                rate,
+                avg,
+                look.width.unwrap_or_else(width),
+            );
             let mut err = std::io::stderr().lock();
             let _ = if look.numeric {
                 writeln!(err, "{line}")
@@ -162,12 +171,18 @@ fn display(s: &State, look: &Look) {
     }
 }
 
-/// The terminal's width from stderr, or 80.
+/// The terminal's width from stderr, else `$COLUMNS`, else 80.
 fn width() -> usize {
     rustix::termios::tcgetwinsize(std::io::stderr().as_fd())
         .ok()
         .map(|w| w.ws_col as usize)
         .filter(|&c| c > 0)
+        .or_else(|| {
+            std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .filter(|&c| c > 0)
+        })
         .unwrap_or(80)
 }
 
@@ -211,7 +226,12 @@ pub fn render(
             tail.push(format!("ETA {}", clock(eta)));
         }
     }
-    if look.progress {
+    let room = cols.saturating_sub(
+        parts.join(" ").len() + tail.join(" ").len() + look.size.map_or(0, |_| 5) + 6,
+    );
+    if look.progress && room >= 3 {
+        // As pv, the bar takes what the other fields leave, and is left out when that is
+        // too little to draw one.
         let head = parts.join(" ");
         let tail_s = tail.join(" ");
         let (inner, pct_s) = match look.size {
@@ -246,7 +266,11 @@ pub fn render(
         }
     }
     parts.extend(tail);
-    parts.join(" ")
+    let mut line = parts.join(" ");
+    if line.chars().count() > cols.saturating_sub(1).max(1) {
+        line = line.chars().take(cols.saturating_sub(1).max(1)).collect();
+    }
+    line
 }
 
 fn pct(bytes: u64, size: u64) -> u64 {

@@ -43,6 +43,7 @@ const SPECS: &[Spec] = &[
     spec!(Some('L'), Some("rate-limit"), Some(true), "L"),
     spec!(Some('i'), Some("interval"), Some(true), "i"),
     spec!(Some('N'), Some("name"), Some(true), "N"),
+    spec!(Some('w'), Some("width"), Some(true), "w"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -66,6 +67,8 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -L, --rate-limit RATE  move at most RATE bytes per second (K, M, G suffixes)
   -i, --interval SEC     redraw every SEC seconds (default 1)
   -N, --name NAME        prefix the display with NAME
+  -w, --width WIDTH      draw the line WIDTH columns wide (default: the terminal's,
+                         else $COLUMNS, else 80)
   -h, --help             show this help and exit
   -V, --version          show version information and exit
 
@@ -146,6 +149,12 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
                 look.interval = Duration::from_secs_f64(s.max(0.01));
             }
             "N" => look.name = Some(v.to_string()),
+            "w" => {
+                let w: usize = v
+                    .parse()
+                    .map_err(|_| format!("{v}: integer argument expected"))?;
+                look.width = Some(w.max(1));
+            }
             "help" => {
                 println!("{HELP}");
                 return Ok(None);
@@ -213,12 +222,9 @@ pub fn copy_counted(
 ) -> Result<(), splicekit::Error> {
     // A regular file is moved in chunks: each tells the engine how much of the file follows
     // it, so only the file's end is copied to settle the output (FilePages::Settle).
-    let file = FdInfo::of(input).is_ok_and(|i| i.kind == FdKind::File);
-    let size = if file {
-        FdInfo::of(input).map_or(0, |i| i.size)
-    } else {
-        0
-    };
+    let info = FdInfo::of(input).ok();
+    let file = info.is_some_and(|i| i.kind == FdKind::File);
+    let size = info.filter(|_| file).map_or(0, |i| i.size);
     let mut pos = if file {
         rustix::fs::seek(input, rustix::fs::SeekFrom::Current(0)).unwrap_or(0)
     } else {
@@ -241,7 +247,12 @@ pub fn copy_counted(
                 }
                 pos += r.bytes;
                 tail.after(&r);
-                tick(r.bytes)
+                tick(r.bytes);
+                if r.bytes < chunk {
+                    // The engine stops short of `len` only at the end of the input: one ^D
+                    // on a terminal ends it, and a file takes no extra call to find its end.
+                    return check_shared(input, shared_end, pos);
+                }
             }
             Err(e) => {
                 tick(e.bytes_moved());
@@ -282,9 +293,11 @@ struct Counter<'a> {
 
 impl Counter<'_> {
     /// Bytes per engine call: 1 MiB, or about 1/20 s worth under a rate limit.
+    /// Bytes per engine call: 1 MiB, or 1/20 s worth under a rate limit (down to one byte),
+    /// so that every redraw at a low rate shows the bytes, rate and ETA moving (pv 1.9).
     fn chunk(&self) -> u64 {
         match self.limit {
-            Some((r, _)) => (r / 20).clamp(4096, 1 << 20),
+            Some((r, _)) => (r / 20).clamp(1, 1 << 20),
             None => 1 << 20,
         }
     }
