@@ -6,6 +6,7 @@ mod faults;
 mod gen;
 mod limits;
 mod pv;
+mod pv_opts;
 mod quoting;
 mod relay;
 mod settle;

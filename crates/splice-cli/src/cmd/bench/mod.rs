@@ -441,8 +441,16 @@ fn meter_copy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, engine: bool) -> std::io
         let add = &mut |n: u64| {
             count.fetch_add(n, Ordering::Relaxed);
         };
-        crate::cmd::pv::copy_counted(src, dst, &CopyOptions::zero_copy(), 1 << 20, add, &mut tail)
-            .map_err(std::io::Error::from)?;
+        crate::cmd::pv::copy_counted(
+            src,
+            dst,
+            &CopyOptions::zero_copy(),
+            1 << 20,
+            None,
+            add,
+            &mut tail,
+        )
+        .map_err(std::io::Error::from)?;
     } else {
         let mut buf = vec![0u8; 128 << 10];
         loop {

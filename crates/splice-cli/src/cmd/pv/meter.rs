@@ -26,6 +26,14 @@ pub struct Look {
     pub wait_first: bool,
     /// `-w`: the line's width instead of the terminal's.
     pub width: Option<usize>,
+    /// `-a`: the average rate since the start.
+    pub average: bool,
+    /// `-8`: bits instead of bytes (counts and rates times 8, units `b`, `Kib`…).
+    pub bits: bool,
+    /// `-D`: show nothing until this much time has passed.
+    pub delay: Duration,
+    /// `-l`/`-0`: the counts are lines, shown without a unit.
+    pub lines: bool,
 }
 
 impl Look {
@@ -135,7 +143,8 @@ fn display(s: &State, look: &Look) {
             first = Some(now);
         }
         let t0 = if look.wait_first { first } else { Some(start) };
-        if let Some(t0) = t0 {
+        let delayed = now.duration_since(start) < look.delay;
+        if let Some(t0) = t0.filter(|_| !delayed) {
             let dt = now.duration_since(last_t).as_secs_f64().max(1e-9);
             let elapsed = now.duration_since(t0);
             // The rate over the last interval while running, the average at the end (pv).
@@ -196,23 +205,36 @@ pub fn render(
     cols: usize,
 ) -> String {
     if look.numeric {
+        let scale = if look.bits && !look.lines { 8 } else { 1 };
         return match look.size {
             Some(sz) if !look.bytes => pct(bytes, sz).to_string(),
-            _ => bytes.to_string(),
+            _ => (bytes * scale).to_string(),
         };
     }
     let mut parts: Vec<String> = Vec::new();
     if let Some(n) = &look.name {
         parts.push(format!("{n:>9}:"));
     }
+    let amount = |v: f64, suffix: &str| {
+        if look.lines {
+            count(v, suffix)
+        } else if look.bits {
+            human_in(v * 8.0, suffix, &BIT_UNITS)
+        } else {
+            human(v, suffix)
+        }
+    };
     if look.bytes {
-        parts.push(human(bytes as f64, ""));
+        parts.push(amount(bytes as f64, ""));
     }
     if look.timer {
         parts.push(clock(elapsed.as_secs()));
     }
     if look.rate {
-        parts.push(format!("[{}]", human(rate, "/s")));
+        parts.push(format!("[{}]", amount(rate, "/s")));
+    }
+    if look.average {
+        parts.push(format!("[{}]", amount(avg, "/s")));
     }
     let mut tail = Vec::new();
     if look.eta {
@@ -273,11 +295,33 @@ pub fn render(
     line
 }
 
+/// The percentage done; past 100 when more came than the size said (pv without `-S`).
 fn pct(bytes: u64, size: u64) -> u64 {
-    bytes
-        .saturating_mul(100)
-        .checked_div(size)
-        .map_or(100, |p| p.min(100))
+    bytes.saturating_mul(100).checked_div(size).unwrap_or(100)
+}
+
+/// A count of lines: pv shows it with an SI prefix and no unit (`3.00`, `12.5k`).
+fn count(v: f64, suffix: &str) -> String {
+    const UNITS: [&str; 6] = ["", "k", "M", "G", "T", "P"];
+    let (mut v, mut u) = (v.max(0.0), 0);
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    format!("{}{}{suffix}", three_digits(v), UNITS[u])
+}
+
+const BYTE_UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+const BIT_UNITS: [&str; 6] = ["b", "Kib", "Mib", "Gib", "Tib", "Pib"];
+
+fn three_digits(v: f64) -> String {
+    if v < 9.995 {
+        format!("{v:.2}")
+    } else if v < 99.95 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
 }
 
 /// `H:MM:SS`.
@@ -287,23 +331,23 @@ pub fn clock(s: u64) -> String {
 
 /// pv's sizes: three significant digits and a binary unit (`10.0MiB`, `512KiB`, `1.00GiB`).
 pub fn human(v: f64, suffix: &str) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    human_in(v, suffix, &BYTE_UNITS)
+}
+
+fn human_in(v: f64, suffix: &str, units: &[&str; 6]) -> String {
+    const UNITS_LEN: usize = 6;
     let (mut v, mut u) = (v.max(0.0), 0);
-    while v >= 1000.0 && u + 1 < UNITS.len() {
+    while v >= 1000.0 && u + 1 < UNITS_LEN {
         v /= 1024.0;
         u += 1;
     }
     // Decide the decimals on the rounded value, so 9.999 shows as 10.0, not 10.00.
     let num = if u == 0 {
         format!("{v:.0}")
-    } else if v < 9.995 {
-        format!("{v:.2}")
-    } else if v < 99.95 {
-        format!("{v:.1}")
     } else {
-        format!("{v:.0}")
+        three_digits(v)
     };
-    format!("{num}{}{suffix}", UNITS[u])
+    format!("{num}{}{suffix}", units[u])
 }
 
 #[cfg(test)]

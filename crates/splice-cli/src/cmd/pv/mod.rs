@@ -5,15 +5,20 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, IsTerminal};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use splicekit::{copy_with, CopyOptions, FdInfo, FdKind, Side, Strategy};
+use splicekit::{FdInfo, FdKind};
 
 use super::getopt::{self, Spec};
-use crate::util::{parse_pv_size, strerror, Tail};
+use crate::util::{parse_pv_size, strerror};
 
+mod lines;
 pub mod meter;
+mod transfer;
+
+pub use transfer::copy_counted;
+use transfer::{copy_all, Counter, Transfer};
 
 use meter::{Look, Meter};
 
@@ -44,6 +49,16 @@ const SPECS: &[Spec] = &[
     spec!(Some('i'), Some("interval"), Some(true), "i"),
     spec!(Some('N'), Some("name"), Some(true), "N"),
     spec!(Some('w'), Some("width"), Some(true), "w"),
+    spec!(Some('H'), Some("height"), Some(true), "H"),
+    spec!(Some('a'), Some("average-rate"), None, "a"),
+    spec!(Some('8'), Some("bits"), None, "8"),
+    spec!(Some('D'), Some("delay-start"), Some(true), "D"),
+    spec!(Some('l'), Some("line-mode"), None, "l"),
+    spec!(Some('0'), Some("null"), None, "0"),
+    spec!(Some('S'), Some("stop-at-size"), None, "S"),
+    spec!(Some('Y'), Some("sync"), None, "Y"),
+    spec!(Some('B'), Some("buffer-size"), Some(true), "B"),
+    spec!(Some('P'), Some("pidfile"), Some(true), "P"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -69,6 +84,16 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -N, --name NAME        prefix the display with NAME
   -w, --width WIDTH      draw the line WIDTH columns wide (default: the terminal's,
                          else $COLUMNS, else 80)
+  -H, --height N         (accepted; one line is drawn)
+  -a, --average-rate     show the average rate since the start
+  -8, --bits             show bits instead of bytes
+  -D, --delay-start SEC  show nothing until SEC seconds have passed
+  -l, --line-mode        count lines instead of bytes (copies the bytes to count them)
+  -0, --null             lines end with NUL (implies -l's copying)
+  -S, --stop-at-size     stop after the -s size
+  -Y, --sync             fdatasync a file output after each chunk
+  -B, --buffer-size N    (accepted; the bytes wait in the kernel's pipes, not in a buffer)
+  -P, --pidfile FILE     write the process ID to FILE while running
   -h, --help             show this help and exit
   -V, --version          show version information and exit
 
@@ -79,8 +104,9 @@ struct Opts {
     look: Look,
     quiet: bool,
     force: bool,
-    copy_only: bool,
+    transfer: Transfer,
     limit: Option<u64>,
+    pidfile: Option<String>,
 }
 
 fn usage_error(msg: &str) -> u8 {
@@ -115,9 +141,11 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
         look: Look::default(),
         quiet: false,
         force: false,
-        copy_only: false,
+        transfer: Transfer::default(),
         limit: None,
+        pidfile: None,
     };
+    let mut stop_at_size = false;
     let mut any = false;
     for f in found {
         let v = f.value.as_deref().unwrap_or_default();
@@ -131,7 +159,29 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "q" => o.quiet = true,
             "f" => o.force = true,
             "W" => look.wait_first = true,
-            "C" => o.copy_only = true,
+            "C" => o.transfer.copy_only = true,
+            "a" => (look.average, any) = (true, true),
+            "8" => look.bits = true,
+            "l" => o.transfer.line_sep = Some(b'\n'),
+            "0" => o.transfer.line_sep = Some(0),
+            "S" => stop_at_size = true,
+            "Y" => o.transfer.sync = true,
+            "P" => o.pidfile = Some(v.to_string()),
+            "B" => {
+                parse_pv_size(v)?;
+            }
+            "H" => {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{v}: integer argument expected"))?;
+            }
+            "D" => {
+                let s: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| format!("invalid delay '{v}'"))?;
+                look.delay = Duration::from_secs_f64(s);
+            }
             "s" => look.size = Some(parse_pv_size(v)?),
             "L" => {
                 let r = parse_pv_size(v)?;
@@ -171,6 +221,10 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
         (look.progress, look.timer, look.eta, look.rate, look.bytes) =
             (full.progress, full.timer, full.eta, full.rate, full.bytes);
     }
+    look.lines = o.transfer.line_sep.is_some();
+    if stop_at_size {
+        o.transfer.stop_at = look.size;
+    }
     o.look = look;
     Ok(Some(o))
 }
@@ -194,7 +248,14 @@ pub fn total_size(operands: &[OsString]) -> Option<u64> {
 
 fn run(mut o: Opts, operands: &[OsString]) -> u8 {
     if o.look.size.is_none() {
-        o.look.size = total_size(operands);
+        o.look.size = match o.transfer.line_sep {
+            // pv 1.9: in line mode without -s, the files' lines are counted first.
+            Some(sep) => lines::total_lines(operands, sep),
+            None => total_size(operands),
+        };
+        if o.transfer.stop_at.is_some() {
+            o.transfer.stop_at = o.look.size;
+        }
     }
     let show = !o.quiet && (o.force || o.look.numeric || io::stderr().is_terminal());
     let meter = show.then(|| Meter::start(o.look.clone()));
@@ -203,162 +264,18 @@ fn run(mut o: Opts, operands: &[OsString]) -> u8 {
         limit: o.limit.map(|r| (r, Instant::now())),
         moved: 0,
     };
-    let status = copy_all(o.copy_only, operands, counter);
+    if let Some(p) = &o.pidfile {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            eprintln!("pv: {}: {}", crate::quote::quote(p.as_ref()), strerror(&e));
+            return 2;
+        }
+    }
+    let status = copy_all(&o.transfer, operands, counter);
+    if let Some(p) = &o.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
     if let Some(m) = meter {
         m.finish();
-    }
-    status
-}
-
-/// Moves all of `input` to `out` with the engine, `chunk` bytes per call, telling `tick` the
-/// bytes of every call (including what a failing call delivered first).
-pub fn copy_counted(
-    input: BorrowedFd<'_>,
-    out: BorrowedFd<'_>,
-    opts: &CopyOptions,
-    chunk: u64,
-    tick: &mut dyn FnMut(u64),
-    tail: &mut Tail,
-) -> Result<(), splicekit::Error> {
-    // A regular file is moved in chunks: each tells the engine how much of the file follows
-    // it, so only the file's end is copied to settle the output (FilePages::Settle).
-    let info = FdInfo::of(input).ok();
-    let file = info.is_some_and(|i| i.kind == FdKind::File);
-    let size = info.filter(|_| file).map_or(0, |i| i.size);
-    let mut pos = if file {
-        rustix::fs::seek(input, rustix::fs::SeekFrom::Current(0)).unwrap_or(0)
-    } else {
-        0
-    };
-    // Where the bytes shared so far end: the file must still reach that far at its end (a
-    // chunk that starts past a new end sees only EOF, and cannot tell by itself).
-    let mut shared_end = 0u64;
-    loop {
-        let step = CopyOptions {
-            len: Some(chunk),
-            followed_by: size.saturating_sub(pos + chunk) + opts.followed_by,
-            ..opts.clone()
-        };
-        match copy_with(input, out, &step) {
-            Ok(r) if r.bytes == 0 => return check_shared(input, shared_end, pos),
-            Ok(r) => {
-                if r.copied_tail < r.bytes {
-                    shared_end = pos + r.bytes - r.copied_tail;
-                }
-                pos += r.bytes;
-                tail.after(&r);
-                tick(r.bytes);
-                if r.bytes < chunk {
-                    // The engine stops short of `len` only at the end of the input: one ^D
-                    // on a terminal ends it, and a file takes no extra call to find its end.
-                    return check_shared(input, shared_end, pos);
-                }
-            }
-            Err(e) => {
-                tick(e.bytes_moved());
-                return Err(e);
-            }
-        }
-    }
-}
-
-/// At the end of a file moved in chunks: an error if it no longer holds the bytes shared
-/// from it (its pages in the pipe now read as zeros or stale data).
-fn check_shared(input: BorrowedFd<'_>, shared_end: u64, pos: u64) -> Result<(), splicekit::Error> {
-    if shared_end == 0 {
-        return Ok(());
-    }
-    match rustix::fs::fstat(input) {
-        Ok(st) if (st.st_size.max(0) as u64) < shared_end => {
-            let e = io::Error::new(io::ErrorKind::UnexpectedEof, splicekit::TRUNCATED);
-            Err(splicekit::Error::new(
-                splicekit::Op::Check,
-                FdKind::File,
-                FdKind::Pipe,
-                Side::Input,
-                pos,
-                e,
-            ))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Counts the bytes for the display and holds the rate down to `-L`.
-struct Counter<'a> {
-    meter: Option<&'a Meter>,
-    limit: Option<(u64, Instant)>,
-    moved: u64,
-}
-
-impl Counter<'_> {
-    /// Bytes per engine call: 1 MiB, or about 1/20 s worth under a rate limit.
-    /// Bytes per engine call: 1 MiB, or 1/20 s worth under a rate limit (down to one byte),
-    /// so that every redraw at a low rate shows the bytes, rate and ETA moving (pv 1.9).
-    fn chunk(&self) -> u64 {
-        match self.limit {
-            Some((r, _)) => (r / 20).clamp(1, 1 << 20),
-            None => 1 << 20,
-        }
-    }
-
-    fn add(&mut self, n: u64) {
-        self.moved += n;
-        if let Some(m) = self.meter {
-            m.add(n);
-        }
-        if let Some((rate, t0)) = self.limit {
-            // Sleep until the bytes moved so far are due.
-            let due = Duration::from_secs_f64(self.moved as f64 / rate as f64);
-            if let Some(wait) = due.checked_sub(t0.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
-    }
-}
-
-fn copy_all(copy_only: bool, operands: &[OsString], mut c: Counter<'_>) -> u8 {
-    let mut opts = CopyOptions::zero_copy();
-    if copy_only {
-        opts.strategies = Some(vec![Strategy::ReadWrite]);
-    }
-    let (stdin, stdout) = (io::stdin(), io::stdout());
-    let out = stdout.as_fd();
-    let mut status = 0;
-    let mut tail = Tail::default();
-    for name in operands {
-        let shown = crate::quote::quote(name);
-        let file;
-        let input: BorrowedFd<'_> = if name == "-" {
-            stdin.as_fd()
-        } else {
-            match File::open(name) {
-                Ok(f) => {
-                    file = f;
-                    file.as_fd()
-                }
-                Err(e) => {
-                    eprintln!("pv: {shown}: {}", strerror(&e));
-                    status |= 2;
-                    continue;
-                }
-            }
-        };
-        let chunk = c.chunk();
-        if let Err(e) = copy_counted(input, out, &opts, chunk, &mut |n| c.add(n), &mut tail) {
-            match e.side() {
-                Side::Input => eprintln!("pv: {shown}: read failed: {}", strerror(e.io_error())),
-                Side::Output => {
-                    eprintln!("pv: write failed: {}", strerror(e.io_error()));
-                    return status | 16;
-                }
-            }
-            status |= 16;
-        }
-    }
-    if status == 0 {
-        // Exit 0 promises the bytes: no page of an input may still sit unread in stdout.
-        tail.settle(out);
     }
     status
 }

@@ -1,0 +1,203 @@
+//! How `splice pv` moves its inputs: the engine in chunks (counted from the calls' results),
+//! or, for `-l`/`-0`, a buffer whose lines are counted ([`super::lines`]).
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use splicekit::{copy_with, CopyOptions, FdInfo, FdKind, Side, Strategy};
+
+use super::meter::Meter;
+use crate::util::{strerror, Tail};
+
+/// Moves all of `input` to `out` with the engine, `chunk` bytes per call, telling `tick` the
+/// bytes of every call (including what a failing call delivered first).
+/// With `limit`, at most that many bytes (pv's `-S`).
+pub fn copy_counted(
+    input: BorrowedFd<'_>,
+    out: BorrowedFd<'_>,
+    opts: &CopyOptions,
+    chunk: u64,
+    limit: Option<u64>,
+    tick: &mut dyn FnMut(u64),
+    tail: &mut Tail,
+) -> Result<(), splicekit::Error> {
+    let start_limit = limit;
+    // A regular file is moved in chunks: each tells the engine how much of the file follows
+    // it, so only the file's end is copied to settle the output (FilePages::Settle).
+    let info = FdInfo::of(input).ok();
+    let file = info.is_some_and(|i| i.kind == FdKind::File);
+    let size = info.filter(|_| file).map_or(0, |i| i.size);
+    let mut pos = if file {
+        rustix::fs::seek(input, rustix::fs::SeekFrom::Current(0)).unwrap_or(0)
+    } else {
+        0
+    };
+    // Where the bytes shared so far end: the file must still reach that far at its end (a
+    // chunk that starts past a new end sees only EOF, and cannot tell by itself).
+    let mut shared_end = 0u64;
+    let mut moved = 0u64;
+    loop {
+        let chunk = start_limit.map_or(chunk, |l| chunk.min(l - moved));
+        if chunk == 0 {
+            return check_shared(input, shared_end, pos);
+        }
+        let step = CopyOptions {
+            len: Some(chunk),
+            followed_by: size.saturating_sub(pos + chunk) + opts.followed_by,
+            ..opts.clone()
+        };
+        match copy_with(input, out, &step) {
+            Ok(r) if r.bytes == 0 => return check_shared(input, shared_end, pos),
+            Ok(r) => {
+                if r.copied_tail < r.bytes {
+                    shared_end = pos + r.bytes - r.copied_tail;
+                }
+                pos += r.bytes;
+                moved += r.bytes;
+                tail.after(&r);
+                tick(r.bytes);
+                if r.bytes < chunk {
+                    // The engine stops short of `len` only at the end of the input: one ^D
+                    // on a terminal ends it, and a file takes no extra call to find its end.
+                    return check_shared(input, shared_end, pos);
+                }
+            }
+            Err(e) => {
+                tick(e.bytes_moved());
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// At the end of a file moved in chunks: an error if it no longer holds the bytes shared
+/// from it (its pages in the pipe now read as zeros or stale data).
+fn check_shared(input: BorrowedFd<'_>, shared_end: u64, pos: u64) -> Result<(), splicekit::Error> {
+    if shared_end == 0 {
+        return Ok(());
+    }
+    match rustix::fs::fstat(input) {
+        Ok(st) if (st.st_size.max(0) as u64) < shared_end => {
+            let e = io::Error::new(io::ErrorKind::UnexpectedEof, splicekit::TRUNCATED);
+            Err(splicekit::Error::new(
+                splicekit::Op::Check,
+                FdKind::File,
+                FdKind::Pipe,
+                Side::Input,
+                pos,
+                e,
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Counts the bytes for the display and holds the rate down to `-L`.
+pub(super) struct Counter<'a> {
+    pub(super) meter: Option<&'a Meter>,
+    pub(super) limit: Option<(u64, Instant)>,
+    pub(super) moved: u64,
+}
+
+impl Counter<'_> {
+    /// Bytes per engine call: 1 MiB, or about 1/20 s worth under a rate limit.
+    /// Bytes per engine call: 1 MiB, or 1/20 s worth under a rate limit (down to one byte),
+    /// so that every redraw at a low rate shows the bytes, rate and ETA moving (pv 1.9).
+    fn chunk(&self) -> u64 {
+        match self.limit {
+            Some((r, _)) => (r / 20).clamp(1, 1 << 20),
+            None => 1 << 20,
+        }
+    }
+
+    fn add(&mut self, n: u64) {
+        self.moved += n;
+        if let Some(m) = self.meter {
+            m.add(n);
+        }
+        if let Some((rate, t0)) = self.limit {
+            // Sleep until the bytes moved so far are due.
+            let due = Duration::from_secs_f64(self.moved as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+}
+
+/// What pv's transfer options ask for beyond moving bytes.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Transfer {
+    /// `-C`: read/write instead of the kernel paths.
+    pub copy_only: bool,
+    /// `-S`: stop after this many bytes (lines with `-l`/`-0`).
+    pub stop_at: Option<u64>,
+    /// `-Y`: `fdatasync` the output after each chunk (a regular file).
+    pub sync: bool,
+    /// `-l` (`\n`) or `-0` (NUL): count lines, which needs the bytes in memory.
+    pub line_sep: Option<u8>,
+}
+
+pub(super) fn copy_all(t: &Transfer, operands: &[OsString], mut c: Counter<'_>) -> u8 {
+    let mut opts = CopyOptions::zero_copy();
+    if t.copy_only {
+        opts.strategies = Some(vec![Strategy::ReadWrite]);
+    }
+    let (stdin, stdout) = (io::stdin(), io::stdout());
+    let out = stdout.as_fd();
+    let sync = t.sync && FdInfo::of(out).is_ok_and(|i| i.kind == FdKind::File);
+    let mut status = 0;
+    let mut tail = Tail::default();
+    for name in operands {
+        let left = t.stop_at.map(|s| s.saturating_sub(c.moved));
+        if left == Some(0) {
+            break;
+        }
+        let shown = crate::quote::quote(name);
+        let file;
+        let input: BorrowedFd<'_> = if name == "-" {
+            stdin.as_fd()
+        } else {
+            match File::open(name) {
+                Ok(f) => {
+                    file = f;
+                    file.as_fd()
+                }
+                Err(e) => {
+                    eprintln!("pv: {shown}: {}", strerror(&e));
+                    status |= 2;
+                    continue;
+                }
+            }
+        };
+        let chunk = c.chunk();
+        let mut count = |n: u64| {
+            c.add(n);
+            if sync {
+                let _ = rustix::fs::fdatasync(out);
+            }
+        };
+        let r = match t.line_sep {
+            Some(sep) => super::lines::copy_lines(input, out, sep, left, &mut count),
+            None => copy_counted(input, out, &opts, chunk, left, &mut count, &mut tail),
+        };
+        if let Err(e) = r {
+            match e.side() {
+                Side::Input => eprintln!("pv: {shown}: read failed: {}", strerror(e.io_error())),
+                Side::Output => {
+                    eprintln!("pv: write failed: {}", strerror(e.io_error()));
+                    return status | 16;
+                }
+            }
+            status |= 16;
+        }
+    }
+    if status == 0 {
+        // Exit 0 promises the bytes: no page of an input may still sit unread in stdout.
+        tail.settle(out);
+    }
+    status
+}

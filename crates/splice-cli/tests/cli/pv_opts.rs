@@ -1,0 +1,107 @@
+//! pv's options beyond the display basics, each against the system's pv 1.6.20 where it has
+//! the option and gives the same answer, and against pv 1.9's documented behaviour otherwise
+//! (written here as the expected result).
+
+use crate::util::*;
+
+fn have_pv() -> bool {
+    let ok = std::process::Command::new("pv")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("skipped: pv is not installed (compared against pv 1.6.20)");
+    }
+    ok
+}
+
+fn corpus(d: &Dir) {
+    let lines: String = (1..=1000).map(|i| format!("{i}\n")).collect();
+    d.file("l1000", lines.as_bytes());
+    d.file("z300", &[0u8; 300]);
+    d.file("big", &data((3 << 20) + 7));
+}
+
+/// (stdout hash, stderr's last line, status) of `script` with `$T` set to `t`.
+fn outcome(t: &str, script: &str, d: &Dir) -> (String, String, Option<i32>) {
+    let o = sh(&format!("T=\"{t}\"; {script}"), d.path());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err
+        .split(['\r', '\n'])
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("");
+    (sha(&o.stdout), last.to_string(), o.status.code())
+}
+
+#[test]
+fn options_pv_1_6_has_give_pv_1_6_results() {
+    if !have_pv() {
+        return;
+    }
+    let d = Dir::new();
+    corpus(&d);
+    for script in [
+        "$T -q -S -s 100 big",
+        "$T -q -S -s 1M big",
+        "$T -q -l -S -s 10 l1000",
+        "$T -f -l -b -n l1000",
+        "printf 'a\\0b\\0c\\0' | $T -f -0 -n -b",
+        "$T -f -n -b big",
+        "$T -f -n big",
+        "$T -f -D 5 z300",
+        "$T -q -B 1M -H 3 big",
+        "$T -q -a big",
+        "$T -q big /nonexistent z300",
+    ] {
+        let ours = outcome("$S pv", script, &d);
+        let pv = outcome("pv", script, &d);
+        assert_eq!(ours, pv, "{script}");
+    }
+}
+
+#[test]
+fn options_pv_1_6_lacks_follow_pv_1_9() {
+    let d = Dir::new();
+    corpus(&d);
+    let cases: [(&str, &str, &str, i32); 5] = [
+        // -8: bits (pv 1.9); -n -b then prints bits.
+        ("$T -f -n -8 -b z300", "z300", "2400", 0),
+        // -s smaller than the data: past 100% (pv 1.9; 1.6 printed -100).
+        ("$T -f -n -s 100 z300", "z300", "300", 0),
+        // -l without -s counts the files' lines first, so -n reaches 100.
+        ("$T -f -l -n l1000", "l1000", "100", 0),
+        // -Y: the output synced, the bytes unchanged.
+        ("$T -q -Y big > out; cat out", "big", "", 0),
+        // -S with no -s: the files' size, all of it.
+        ("$T -q -S l1000", "l1000", "", 0),
+    ];
+    for (script, src, last, status) in cases {
+        let (out, err, st) = outcome("$S pv", script, &d);
+        assert_eq!(
+            out,
+            sha(&std::fs::read(d.path().join(src)).unwrap()),
+            "{script}"
+        );
+        assert_eq!(err, last, "{script}");
+        assert_eq!(st, Some(status), "{script}");
+    }
+}
+
+#[test]
+fn the_average_rate_and_the_pidfile() {
+    let d = Dir::new();
+    corpus(&d);
+    // -r -a: the current rate and the average, each in brackets.
+    let (_, err, _) = outcome("$S pv", "$T -f -r -a -i 0.1 -L 3000 z300", &d);
+    assert_eq!(err.matches("B/s]").count(), 2, "{err}");
+    // -P: the process ID in the file while running, the file gone after.
+    let o = sh(
+        "$S pv -q -P pid -L 500 z300 > /dev/null & sleep 0.3; cat pid; echo $!; wait; ls pid",
+        d.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let mut it = out.lines();
+    let (pid, bg) = (it.next().unwrap_or(""), it.next().unwrap_or("x"));
+    assert_eq!(pid, bg, "{out}");
+    assert!(!d.path().join("pid").exists());
+}
