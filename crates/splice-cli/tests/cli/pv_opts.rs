@@ -51,6 +51,8 @@ fn options_pv_1_6_has_give_pv_1_6_results() {
         "$T -f -D 5 z300",
         "$T -q -B 1M -H 3 big",
         "$T -q -a big",
+        "$T -f -N nm -F 'x%%y %N|%t' z300",
+        "$T -f -F 'just text' z300",
         "$T -q big /nonexistent z300",
     ] {
         let ours = outcome("$S pv", script, &d);
@@ -85,6 +87,20 @@ fn options_pv_1_6_lacks_follow_pv_1_9() {
         assert_eq!(err, last, "{script}");
         assert_eq!(st, Some(status), "{script}");
     }
+}
+
+/// `-F`: every sequence becomes its field, and `%p` takes the width the rest leaves.
+#[test]
+fn a_format_string_draws_the_line() {
+    let d = Dir::new();
+    corpus(&d);
+    let (_, err, st) = outcome("$S pv", "$T -f -s 300 -w 50 -F '<%b|%p|%e>' z300", &d);
+    assert_eq!(st, Some(0));
+    assert!(
+        err.starts_with("<300B|[====") && err.ends_with("] 100%|ETA 0:00:00>"),
+        "{err}"
+    );
+    assert_eq!(err.chars().count(), 49, "{err}");
 }
 
 #[test]

@@ -34,6 +34,8 @@ pub struct Look {
     pub delay: Duration,
     /// `-l`/`-0`: the counts are lines, shown without a unit.
     pub lines: bool,
+    /// `-F`: the line as a format string of `%` sequences.
+    pub format: Option<String>,
 }
 
 impl Look {
@@ -211,92 +213,106 @@ pub fn render(
             _ => (bytes * scale).to_string(),
         };
     }
+    if let Some(f) = &look.format {
+        return super::format::render(f, look, bytes, elapsed, rate, avg, cols);
+    }
     let mut parts: Vec<String> = Vec::new();
     if let Some(n) = &look.name {
         parts.push(format!("{n:>9}:"));
     }
-    let amount = |v: f64, suffix: &str| {
-        if look.lines {
-            count(v, suffix)
-        } else if look.bits {
-            human_in(v * 8.0, suffix, &BIT_UNITS)
-        } else {
-            human(v, suffix)
-        }
-    };
     if look.bytes {
-        parts.push(amount(bytes as f64, ""));
+        parts.push(amount(look, bytes as f64, ""));
     }
     if look.timer {
         parts.push(clock(elapsed.as_secs()));
     }
     if look.rate {
-        parts.push(format!("[{}]", amount(rate, "/s")));
+        parts.push(format!("[{}]", amount(look, rate, "/s")));
     }
     if look.average {
-        parts.push(format!("[{}]", amount(avg, "/s")));
+        parts.push(format!("[{}]", amount(look, avg, "/s")));
     }
-    let mut tail = Vec::new();
-    if look.eta {
-        if let Some(sz) = look.size {
-            let left = sz.saturating_sub(bytes) as f64;
-            let eta = if avg > 0.0 {
-                (left / avg).ceil() as u64
-            } else {
-                0
-            };
-            tail.push(format!("ETA {}", clock(eta)));
-        }
-    }
+    let tail: Vec<String> = look
+        .eta
+        .then(|| eta(look, bytes, avg))
+        .flatten()
+        .into_iter()
+        .collect();
     let room = cols.saturating_sub(
         parts.join(" ").len() + tail.join(" ").len() + look.size.map_or(0, |_| 5) + 6,
     );
     if look.progress && room >= 3 {
         // As pv, the bar takes what the other fields leave, and is left out when that is
         // too little to draw one.
-        let head = parts.join(" ");
-        let tail_s = tail.join(" ");
-        let (inner, pct_s) = match look.size {
-            Some(sz) => (format!("{}%", pct(bytes, sz)), true),
-            None => (String::new(), false),
-        };
-        let fixed = head.len() + tail_s.len() + inner.len() + 6;
-        let w = cols.saturating_sub(fixed).clamp(3, 200);
-        let bar = match look.size {
-            Some(sz) => {
-                let filled = ((bytes.min(sz) as f64 / sz.max(1) as f64) * w as f64) as usize;
-                let mut b = "=".repeat(filled.min(w));
-                if filled < w {
-                    b.push('>');
-                    b.push_str(&" ".repeat(w - filled - 1));
-                }
-                b
-            }
-            None => {
-                // A moving <=> when the size is unknown.
-                let pos = (elapsed.as_secs() as usize) % w.saturating_sub(2).max(1);
-                format!(
-                    "{}<=>{}",
-                    " ".repeat(pos),
-                    " ".repeat(w.saturating_sub(pos + 3))
-                )
-            }
-        };
-        parts.push(format!("[{bar}]"));
-        if pct_s {
-            parts.push(inner);
+        parts.push(format!("[{}]", bar(look, bytes, elapsed, room.min(200))));
+        if let Some(sz) = look.size {
+            parts.push(format!("{}%", pct(bytes, sz)));
         }
     }
     parts.extend(tail);
-    let mut line = parts.join(" ");
-    if line.chars().count() > cols.saturating_sub(1).max(1) {
-        line = line.chars().take(cols.saturating_sub(1).max(1)).collect();
+    fit(parts.join(" "), cols)
+}
+
+/// A line cut to the width (one column short, so the cursor stays on the line).
+pub(super) fn fit(line: String, cols: usize) -> String {
+    let max = cols.saturating_sub(1).max(1);
+    if line.chars().count() > max {
+        line.chars().take(max).collect()
+    } else {
+        line
     }
-    line
+}
+
+/// A count in the display's unit: lines (`-l`), bits (`-8`) or bytes.
+pub(super) fn amount(look: &Look, v: f64, suffix: &str) -> String {
+    if look.lines {
+        count(v, suffix)
+    } else if look.bits {
+        human_in(v * 8.0, suffix, &BIT_UNITS)
+    } else {
+        human(v, suffix)
+    }
+}
+
+/// `ETA H:MM:SS` from the average rate, when the size is known.
+pub(super) fn eta(look: &Look, bytes: u64, avg: f64) -> Option<String> {
+    let sz = look.size?;
+    let left = sz.saturating_sub(bytes) as f64;
+    let eta = if avg > 0.0 {
+        (left / avg).ceil() as u64
+    } else {
+        0
+    };
+    Some(format!("ETA {}", clock(eta)))
+}
+
+/// The inside of the bar, `w` columns: filled to the share done, or a moving `<=>` when the
+/// size is unknown.
+pub(super) fn bar(look: &Look, bytes: u64, elapsed: Duration, w: usize) -> String {
+    let w = w.max(3);
+    match look.size {
+        Some(sz) => {
+            let filled = ((bytes.min(sz) as f64 / sz.max(1) as f64) * w as f64) as usize;
+            let mut b = "=".repeat(filled.min(w));
+            if filled < w {
+                b.push('>');
+                b.push_str(&" ".repeat(w - filled - 1));
+            }
+            b
+        }
+        None => {
+            let pos = (elapsed.as_secs() as usize) % w.saturating_sub(2).max(1);
+            format!(
+                "{}<=>{}",
+                " ".repeat(pos),
+                " ".repeat(w.saturating_sub(pos + 3))
+            )
+        }
+    }
 }
 
 /// The percentage done; past 100 when more came than the size said (pv without `-S`).
-fn pct(bytes: u64, size: u64) -> u64 {
+pub(super) fn pct(bytes: u64, size: u64) -> u64 {
     bytes.saturating_mul(100).checked_div(size).unwrap_or(100)
 }
 

@@ -13,6 +13,7 @@ use splicekit::{FdInfo, FdKind};
 use super::getopt::{self, Spec};
 use crate::util::{parse_pv_size, strerror};
 
+mod format;
 mod lines;
 pub mod meter;
 mod transfer;
@@ -59,6 +60,7 @@ const SPECS: &[Spec] = &[
     spec!(Some('Y'), Some("sync"), None, "Y"),
     spec!(Some('B'), Some("buffer-size"), Some(true), "B"),
     spec!(Some('P'), Some("pidfile"), Some(true), "P"),
+    spec!(Some('F'), Some("format"), Some(true), "F"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -94,6 +96,8 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -Y, --sync             fdatasync a file output after each chunk
   -B, --buffer-size N    (accepted; the bytes wait in the kernel's pipes, not in a buffer)
   -P, --pidfile FILE     write the process ID to FILE while running
+  -F, --format FORMAT    draw FORMAT: %p bar, %t time, %e ETA, %r rate, %a average rate,
+                         %b amount, %N name, %% a percent sign
   -h, --help             show this help and exit
   -V, --version          show version information and exit
 
@@ -167,6 +171,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "S" => stop_at_size = true,
             "Y" => o.transfer.sync = true,
             "P" => o.pidfile = Some(v.to_string()),
+            "F" => (look.format, any) = (Some(v.to_string()), true),
             "B" => {
                 parse_pv_size(v)?;
             }
