@@ -121,3 +121,51 @@ fn the_average_rate_and_the_pidfile() {
     assert_eq!(pid, bg, "{out}");
     assert!(!d.path().join("pid").exists());
 }
+
+/// `-K`: O_DIRECT inputs, byte-exact at the boundary sizes (a settled tail on a block
+/// boundary, read into aligned memory), into a pipe and into a file.
+#[test]
+fn direct_io_inputs_are_byte_exact() {
+    let d = Dir::new();
+    for n in SIZES.into_iter().chain([(1 << 20) + 1, (3 << 20) + 7]) {
+        let content = data(n);
+        d.file("k", &content);
+        let o = sh("$S pv -K -q k | cat", d.path());
+        assert!(o.status.success(), "{n}: {o:?}");
+        assert_eq!(sha(&o.stdout), sha(&content), "{n} into a pipe");
+        let o = sh("$S pv -K -q k > out", d.path());
+        assert!(o.status.success(), "{n}: {o:?}");
+        let got = std::fs::read(d.path().join("out")).unwrap();
+        assert_eq!(sha(&got), sha(&content), "{n} into a file");
+    }
+}
+
+/// `-d PID:FD`: the display follows another process through its file, to 100%, and ends
+/// when that process is done; an unknown PID is pv's error and status 2.
+#[test]
+fn watchfd_follows_another_process() {
+    let d = Dir::new();
+    d.file("w", &vec![0u8; 8 << 20]);
+    let o = sh(
+        "python3 -c 'import time
+f=open(\"w\",\"rb\")
+while f.read(1<<20): time.sleep(0.1)' & \
+         sleep 0.5; $S pv -d $! -f -n -i 0.1; wait",
+        d.path(),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let nums: Vec<u64> = String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(nums.last(), Some(&100), "{nums:?}");
+    assert!(nums.windows(2).all(|w| w[0] <= w[1]), "{nums:?}");
+    assert!(nums.len() >= 3, "the watch saw the progress: {nums:?}");
+    assert!(nums.iter().any(|&n| n > 0 && n < 100), "{nums:?}");
+    let o = sh("$S pv -d 2147483646 -f -n", d.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "pv: pid 2147483646: No such process\n"
+    );
+}

@@ -38,6 +38,11 @@ pub(super) fn run(x: &mut Xfer<'_>) -> Step {
                 Ok(()) => continue,
                 Err(e) => return Step::Failed(e),
             },
+            // An O_DIRECT source refuses its unaligned tail with EINVAL; the broker pipe is
+            // empty here, so read/write takes over where the splices stopped.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && x.si.direct => {
+                return Step::Fallback(e)
+            }
             Err(e) => return x.refuse(Op::Splice, Side::Input, e),
         };
         while pending > 0 {

@@ -41,6 +41,13 @@ pub(super) fn run(x: &mut Xfer<'_>, strategy: Strategy) -> Step {
             // seccomp; EOPNOTSUPP, EBADF from copy_file_range on O_APPEND…): the next strategy
             // either works or reproduces the real error. After it, the error is reported.
             Err(e) if x.moved == 0 && !super::is_definitive(&e) => return Step::Fallback(e),
+            // O_DIRECT on either side: the kernel refuses a piece that ends mid-block (the
+            // file's unaligned tail, FACTS B36) with EINVAL, after whole blocks went through.
+            // The failed call moved nothing and no bytes wait in a pipe, so the next strategy
+            // (read/write in aligned memory, in the end) takes over where this one stopped.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && (x.si.direct || x.di.direct) => {
+                return Step::Fallback(e)
+            }
             // Reported: only now is the side worked out (it may probe the source).
             Err(e) => return Step::Failed(x.error(op, side_of(x, &e), e)),
         }

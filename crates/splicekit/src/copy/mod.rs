@@ -226,7 +226,13 @@ fn copy_fds(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &CopyOptions) -> Res
         settle::position(src, opts.src_offset).map_err(|e| x.error(Op::Stat, Side::Input, e))?;
     let body = (opts.file_pages == FilePages::Settle && di.kind == FdKind::Pipe).then(|| {
         let cap = settle::sink_capacity(dst);
-        settle::body_len(si.size, start, opts.len, cap, opts.followed_by)
+        let body = settle::body_len(si.size, start, opts.len, cap, opts.followed_by);
+        // O_DIRECT reads must start on a block boundary: so must the copied tail.
+        if si.direct {
+            body.saturating_sub((start + body) % 4096)
+        } else {
+            body
+        }
     });
     let outer = x.remaining;
     let (strategy, fallbacks) = match body {

@@ -17,6 +17,7 @@ mod format;
 mod lines;
 pub mod meter;
 mod transfer;
+mod watch;
 
 pub use transfer::copy_counted;
 use transfer::{copy_all, Counter, Transfer};
@@ -61,6 +62,8 @@ const SPECS: &[Spec] = &[
     spec!(Some('B'), Some("buffer-size"), Some(true), "B"),
     spec!(Some('P'), Some("pidfile"), Some(true), "P"),
     spec!(Some('F'), Some("format"), Some(true), "F"),
+    spec!(Some('d'), Some("watchfd"), Some(true), "d"),
+    spec!(Some('K'), Some("direct-io"), None, "K"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -96,6 +99,9 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -Y, --sync             fdatasync a file output after each chunk
   -B, --buffer-size N    (accepted; the bytes wait in the kernel's pipes, not in a buffer)
   -P, --pidfile FILE     write the process ID to FILE while running
+  -d, --watchfd PID[:FD] show how far process PID has got in its file FD (default: its
+                         first regular file) instead of moving anything
+  -K, --direct-io        open FILEs with O_DIRECT (where the file system allows it)
   -F, --format FORMAT    draw FORMAT: %p bar, %t time, %e ETA, %r rate, %a average rate,
                          %b amount, %N name, %% a percent sign
   -h, --help             show this help and exit
@@ -111,6 +117,7 @@ struct Opts {
     transfer: Transfer,
     limit: Option<u64>,
     pidfile: Option<String>,
+    watch: Option<watch::Target>,
 }
 
 fn usage_error(msg: &str) -> u8 {
@@ -148,6 +155,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
         transfer: Transfer::default(),
         limit: None,
         pidfile: None,
+        watch: None,
     };
     let mut stop_at_size = false;
     let mut any = false;
@@ -172,6 +180,8 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "Y" => o.transfer.sync = true,
             "P" => o.pidfile = Some(v.to_string()),
             "F" => (look.format, any) = (Some(v.to_string()), true),
+            "d" => o.watch = Some(watch::parse(v)?),
+            "K" => o.transfer.direct = true,
             "B" => {
                 parse_pv_size(v)?;
             }
@@ -252,6 +262,10 @@ pub fn total_size(operands: &[OsString]) -> Option<u64> {
 }
 
 fn run(mut o: Opts, operands: &[OsString]) -> u8 {
+    if let Some(t) = o.watch {
+        let show = !o.quiet && (o.force || o.look.numeric || io::stderr().is_terminal());
+        return watch::run(t, o.look, show);
+    }
     if o.look.size.is_none() {
         o.look.size = match o.transfer.line_sep {
             // pv 1.9: in line mode without -s, the files' lines are counted first.

@@ -128,6 +128,22 @@ impl Counter<'_> {
     }
 }
 
+/// Opens a named input; with `direct`, `O_DIRECT` first (tmpfs and some others refuse it with
+/// EINVAL: then the plain open).
+fn open_input(name: &OsString, direct: bool) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if direct {
+        let r = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+            .open(name);
+        if !matches!(&r, Err(e) if e.kind() == io::ErrorKind::InvalidInput) {
+            return r;
+        }
+    }
+    File::open(name)
+}
+
 /// What pv's transfer options ask for beyond moving bytes.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Transfer {
@@ -139,6 +155,8 @@ pub(super) struct Transfer {
     pub sync: bool,
     /// `-l` (`\n`) or `-0` (NUL): count lines, which needs the bytes in memory.
     pub line_sep: Option<u8>,
+    /// `-K`: open named inputs with `O_DIRECT` (quietly without it where refused).
+    pub direct: bool,
 }
 
 pub(super) fn copy_all(t: &Transfer, operands: &[OsString], mut c: Counter<'_>) -> u8 {
@@ -161,7 +179,7 @@ pub(super) fn copy_all(t: &Transfer, operands: &[OsString], mut c: Counter<'_>) 
         let input: BorrowedFd<'_> = if name == "-" {
             stdin.as_fd()
         } else {
-            match File::open(name) {
+            match open_input(name, t.direct) {
                 Ok(f) => {
                     file = f;
                     file.as_fd()
