@@ -25,19 +25,10 @@ fn tee_matches_gnu_tee_at_every_descriptor_limit() {
                 let d = Dir::new();
                 d.file("in", &input);
                 let o = sh(&format!("T=\"{t}\"; {script}"), d.path());
-                let mut files: Vec<String> = std::fs::read_dir(d.path())
-                    .unwrap()
-                    .flatten()
-                    .map(|e| {
-                        let b = std::fs::read(e.path()).unwrap_or_default();
-                        format!("{} {}", e.file_name().to_string_lossy(), sha(&b))
-                    })
-                    .collect();
-                files.sort();
                 (
                     String::from_utf8_lossy(&o.stderr).into_owned(),
                     o.status.code(),
-                    files,
+                    listing(d.path()),
                 )
             };
             let (gnu, ours) = (run("tee"), run("$S tee"));

@@ -104,17 +104,10 @@ fn errors_read_like_pv() {
 fn a_terminal_shows_bar_rate_and_final_total() {
     let d = Dir::new();
     d.file("f", &data(24 << 20));
-    let have = std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        println!("skipped: tmux is not installed");
+    if !have("tmux", "a terminal screen") {
         return;
     }
-    let sock = d.path().join("tmux.sock");
-    let sock = sock.to_string_lossy();
-    let tm = |args: &str| sh(&format!("tmux -S {sock} {args}"), d.path());
+    let tm = tmux(&d);
     tm(&format!(
         "new-session -d -x 100 -y 6 \"cd {}; $S pv -s 24M -L 8M f > /dev/null; echo done; sleep 30\"",
         d.path().display()
@@ -299,18 +292,11 @@ fn the_width_option_bounds_every_line() {
 /// One ^D on a terminal ends the input (a short read from the engine is its end).
 #[test]
 fn one_eof_on_a_terminal_ends_the_input() {
-    let have = std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        println!("skipped: tmux is not installed");
+    if !have("tmux", "a terminal screen") {
         return;
     }
     let d = Dir::new();
-    let sock = d.path().join("tmux.sock");
-    let sock = sock.to_string_lossy();
-    let tm = |args: &str| sh(&format!("tmux -S {sock} {args}"), d.path());
+    let tm = tmux(&d);
     tm(&format!(
         "new-session -d -x 80 -y 5 \"cd {}; $S pv -q > out; echo status $? > st; sleep 30\"",
         d.path().display()
@@ -333,4 +319,10 @@ fn one_eof_on_a_terminal_ends_the_input() {
         "pv did not end at the first ^D"
     );
     assert_eq!(std::fs::read(d.path().join("out")).unwrap(), b"hello\n");
+}
+
+/// Runs tmux commands on a server private to `d` (its socket lives in `d`).
+fn tmux(d: &Dir) -> impl Fn(&str) -> std::process::Output + '_ {
+    let sock = d.path().join("tmux.sock");
+    move |args: &str| sh(&format!("tmux -S {} {args}", sock.display()), d.path())
 }

@@ -5,14 +5,7 @@
 use crate::util::*;
 
 fn have_pv() -> bool {
-    let ok = std::process::Command::new("pv")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        println!("skipped: pv is not installed (compared against pv 1.6.20)");
-    }
-    ok
+    have("pv", "compared against pv 1.6.20")
 }
 
 fn corpus(d: &Dir) {

@@ -68,16 +68,9 @@ fn a_file_changed_after_exit_0_does_not_change_what_the_reader_gets() {
                 let f = d.path().join("f");
                 let original = data(n);
                 std::fs::write(&f, &original).unwrap();
-                let (mut child, r) = spawn(args, d.path(), from_stdin.then_some(&*f));
-                let st = child.wait().unwrap();
-                let mut err = String::new();
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                assert!(st.success(), "{name} {n}: {st:?} {err}");
+                let (child, r) = spawn(args, d.path(), from_stdin.then_some(&*f));
+                let (code, err) = finish(child);
+                assert_eq!(code, Some(0), "{name} {n}: {err}");
                 // The tool has exited 0: its promise is made. Now the file changes.
                 scribble(&f);
                 let got = read_all(r);
@@ -135,24 +128,17 @@ fn a_file_truncated_under_a_shared_copy_is_reported_not_padded() {
             let f = d.path().join("f");
             let original = data(64 << 20);
             std::fs::write(&f, &original).unwrap();
-            let (mut child, r) = spawn(args, d.path(), from_stdin.then_some(&*f));
+            let (child, r) = spawn(args, d.path(), from_stdin.then_some(&*f));
             wait_queued(&r, 60_000);
             let file = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
             file.set_len(1_000_000).unwrap();
             drop(file);
             let got = read_all(r);
-            let st = child.wait().unwrap();
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
+            let (code, err) = finish(child);
             // Exit 0 would promise that every byte is what the file held; the file now holds
             // 1,000,000 bytes and the tool had shared more than that.
             assert_eq!(err, msg, "{name} in {:?}", d.path());
-            assert_eq!(st.code(), Some(if name == "pv" { 16 } else { 1 }), "{name}");
+            assert_eq!(code, Some(if name == "pv" { 16 } else { 1 }), "{name}");
             assert!(got.len() >= 1_000_000, "{name}: {} bytes", got.len());
             assert_eq!(
                 sha(&got[..1_000_000]),
@@ -222,16 +208,7 @@ fn an_earlier_file_cut_while_its_end_waits_in_the_pipe_is_reported() {
     let (a, b) = (data(8 << 20), data(4 << 20));
     d.file("a", &a);
     d.file("b", &b);
-    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
-    rustix::pipe::fcntl_setpipe_size(&w, 1 << 20).unwrap();
-    let mut child = Command::new(splice())
-        .args(["cat", "a", "b"])
-        .current_dir(d.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(w))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (child, r) = spawn_into_pipe(&["cat", "a", "b"], d.path(), 1 << 20);
     let mut rf = std::fs::File::from(r);
     let mut got = vec![0u8; 7 << 20];
     rf.read_exact(&mut got).unwrap();
@@ -250,16 +227,9 @@ fn an_earlier_file_cut_while_its_end_waits_in_the_pipe_is_reported() {
         .set_len(100)
         .unwrap();
     rf.read_to_end(&mut got).unwrap();
-    let st = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (code, err) = finish(child);
     assert_eq!(err, "cat: a: file truncated while being read\n");
-    assert_eq!(st.code(), Some(1));
+    assert_eq!(code, Some(1));
     assert_eq!(sha(&got[..100]), sha(&a[..100]));
 }
 
@@ -271,16 +241,7 @@ fn pv_reports_a_file_cut_between_its_chunks() {
     let d = Dir::new();
     let content = data(8 << 20);
     d.file("f", &content);
-    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
-    rustix::pipe::fcntl_setpipe_size(&w, 1 << 20).unwrap();
-    let mut child = Command::new(splice())
-        .args(["pv", "-q", "-L", "512K", "f"])
-        .current_dir(d.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(w))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (child, r) = spawn_into_pipe(&["pv", "-q", "-L", "512K", "f"], d.path(), 1 << 20);
     wait_queued(&r, 300_000);
     std::fs::OpenOptions::new()
         .write(true)
@@ -289,15 +250,8 @@ fn pv_reports_a_file_cut_between_its_chunks() {
         .set_len(100_000)
         .unwrap();
     let got = read_all(r);
-    let st = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (code, err) = finish(child);
     assert_eq!(err, "pv: f: read failed: file truncated while being read\n");
-    assert_eq!(st.code(), Some(16));
+    assert_eq!(code, Some(16));
     assert_eq!(sha(&got[..100_000]), sha(&content[..100_000]));
 }

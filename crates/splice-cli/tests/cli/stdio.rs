@@ -14,19 +14,10 @@ fn run_both(gnu: &str, ours: &str, script: &str) -> [(String, Option<i32>, Strin
         let d = Dir::new();
         d.file("f", b"some bytes\n");
         let o = sh(&format!("T=\"{t}\"; {script}"), d.path());
-        let mut files: Vec<String> = std::fs::read_dir(d.path())
-            .unwrap()
-            .flatten()
-            .map(|e| {
-                let b = std::fs::read(e.path()).unwrap_or_default();
-                format!("{} {}", e.file_name().to_string_lossy(), sha(&b))
-            })
-            .collect();
-        files.sort();
         (
             String::from_utf8_lossy(&o.stderr).into_owned(),
             o.status.code(),
-            files.join("\n"),
+            listing(d.path()).join("\n"),
         )
     })
 }

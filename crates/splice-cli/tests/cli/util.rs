@@ -71,3 +71,62 @@ pub fn have_strace() -> bool {
     }
     ok
 }
+
+/// Whether `tool` runs here; prints why a test skips when it does not.
+pub fn have(tool: &str, why: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg(if tool == "tmux" { "-V" } else { "--version" })
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("skipped: {tool} is not installed ({why})");
+    }
+    ok
+}
+
+/// Each file in `dir` as `name sha256`, sorted: what a run left behind.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let b = std::fs::read(e.path()).unwrap_or_default();
+            format!("{} {}", e.file_name().to_string_lossy(), sha(&b))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Starts `splice ARGS` in `dir` with stdout into a new pipe of `cap` bytes (0: the kernel's
+/// default) and stderr captured; returns the child and the pipe's read end.
+pub fn spawn_into_pipe(
+    args: &[&str],
+    dir: &Path,
+    cap: usize,
+) -> (std::process::Child, std::os::fd::OwnedFd) {
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    if cap > 0 {
+        rustix::pipe::fcntl_setpipe_size(&w, cap).unwrap();
+    }
+    let child = Command::new(splice())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(w))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, r)
+}
+
+/// Waits for `child` and returns its status code and what it wrote to stderr.
+pub fn finish(mut child: std::process::Child) -> (Option<i32>, String) {
+    use std::io::Read;
+    let st = child.wait().unwrap();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut err).unwrap();
+    }
+    (st.code(), err)
+}
