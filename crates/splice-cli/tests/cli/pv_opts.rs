@@ -162,3 +162,27 @@ while f.read(1<<20): time.sleep(0.1)' & \
         "pv: pid 2147483646: No such process\n"
     );
 }
+
+/// `-T`: the output pipe's fill, full while the reader sleeps; `-m`: accepted, and the
+/// average it draws is over the last seconds (here the whole run), near the -L rate.
+#[test]
+fn the_pipe_fill_and_the_average_window() {
+    let d = Dir::new();
+    corpus(&d);
+    let o = sh(
+        "$S pv -f -T -i 0.1 big 2>err | (sleep 1; cat > got); cat err",
+        d.path(),
+    );
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(shown.contains("{100%}"), "{shown}");
+    let got = std::fs::read(d.path().join("got")).unwrap();
+    assert_eq!(sha(&got), sha(&data((3 << 20) + 7)));
+    let (_, err, st) = outcome("$S pv", "$T -f -a -m 1 -i 0.2 -L 2M big", &d);
+    assert_eq!(st, Some(0));
+    let rate: f64 = err
+        .trim_matches(|c| c == '[' || c == ']')
+        .trim_end_matches("MiB/s")
+        .parse()
+        .unwrap_or_else(|_| panic!("{err}"));
+    assert!((1.5..=2.3).contains(&rate), "{err}");
+}

@@ -1,7 +1,7 @@
 //! pv's `-F FORMAT`: the display line written as a string of `%` sequences — `%p` the bar and
 //! percentage (it takes the width the rest leaves), `%t` the elapsed time, `%e` the ETA, `%r`
-//! the rate, `%a` the average rate, `%b` the amount moved, `%N` the name, `%%` a percent
-//! sign; any other text as it is.
+//! the rate, `%a` the average rate, `%b` the amount moved, `%T` the output pipe's fill, `%N`
+//! the name, `%%` a percent sign; any other text as it is.
 
 use std::time::Duration;
 

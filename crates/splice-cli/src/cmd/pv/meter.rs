@@ -36,6 +36,10 @@ pub struct Look {
     pub lines: bool,
     /// `-F`: the line as a format string of `%` sequences.
     pub format: Option<String>,
+    /// `-m`: the average rate (and the ETA) over this last stretch of time (`None`: 30 s).
+    pub window: Option<Duration>,
+    /// `-T`: how full the output pipe is (pv's transfer buffer is the kernel pipe here).
+    pub buffer: bool,
 }
 
 impl Look {
@@ -130,6 +134,8 @@ fn display(s: &State, look: &Look) {
     let start = Instant::now();
     let mut first: Option<Instant> = None;
     let (mut last_bytes, mut last_t) = (0u64, start);
+    let window = look.window.unwrap_or(Duration::from_secs(30));
+    let mut history: std::collections::VecDeque<(Instant, u64)> = Default::default();
     let mut drawn = false;
     loop {
         let done = {
@@ -155,7 +161,17 @@ fn display(s: &State, look: &Look) {
             } else {
                 (bytes - last_bytes) as f64 / dt
             };
-            let avg = bytes as f64 / elapsed.as_secs_f64().max(1e-9);
+            // The average over the last `window` (pv's -m), from the samples drawn.
+            history.push_back((now, bytes));
+            while history.len() > 1 && now.duration_since(history[1].0) >= window {
+                history.pop_front();
+            }
+            let avg = match history.front() {
+                Some(&(t, b)) if now.duration_since(t) < elapsed && t < now => {
+                    (bytes - b) as f64 / now.duration_since(t).as_secs_f64()
+                }
+                _ => bytes as f64 / elapsed.as_secs_f64().max(1e-9),
+            };
             let line = render(
                 look,
                 bytes,
@@ -232,6 +248,9 @@ pub fn render(
     if look.average {
         parts.push(format!("[{}]", amount(look, avg, "/s")));
     }
+    if look.buffer {
+        parts.push(buffer_fill());
+    }
     let tail: Vec<String> = look
         .eta
         .then(|| eta(look, bytes, avg))
@@ -251,6 +270,16 @@ pub fn render(
     }
     parts.extend(tail);
     fit(parts.join(" "), cols)
+}
+
+/// `{ 45%}`: how much of stdout's pipe is queued, as pv shows its buffer's fill (`-T`).
+pub(super) fn buffer_fill() -> String {
+    let out = std::io::stdout();
+    let fd = out.as_fd();
+    let queued = rustix::io::ioctl_fionread(fd).unwrap_or(0);
+    let cap = rustix::pipe::fcntl_getpipe_size(fd).unwrap_or(0) as u64;
+    let pct = (queued * 100).checked_div(cap).unwrap_or(0);
+    format!("{{{pct:>3}%}}")
 }
 
 /// A line cut to the width (one column short, so the cursor stays on the line).

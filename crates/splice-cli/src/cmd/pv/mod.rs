@@ -64,6 +64,8 @@ const SPECS: &[Spec] = &[
     spec!(Some('F'), Some("format"), Some(true), "F"),
     spec!(Some('d'), Some("watchfd"), Some(true), "d"),
     spec!(Some('K'), Some("direct-io"), None, "K"),
+    spec!(Some('m'), Some("average-rate-window"), Some(true), "m"),
+    spec!(Some('T'), Some("buffer-percent"), None, "T"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -102,8 +104,12 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -d, --watchfd PID[:FD] show how far process PID has got in its file FD (default: its
                          first regular file) instead of moving anything
   -K, --direct-io        open FILEs with O_DIRECT (where the file system allows it)
+  -m, --average-rate-window SEC  the average rate and ETA over the last SEC seconds
+                         (default 30)
+  -T, --buffer-percent   show how full the output pipe is ({ 45%}): the bytes wait in
+                         the kernel's pipe, not in a buffer of ours
   -F, --format FORMAT    draw FORMAT: %p bar, %t time, %e ETA, %r rate, %a average rate,
-                         %b amount, %N name, %% a percent sign
+                         %b amount, %T pipe fill, %N name, %% a percent sign
   -h, --help             show this help and exit
   -V, --version          show version information and exit
 
@@ -182,6 +188,13 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "F" => (look.format, any) = (Some(v.to_string()), true),
             "d" => o.watch = Some(watch::parse(v)?),
             "K" => o.transfer.direct = true,
+            "T" => (look.buffer, any) = (true, true),
+            "m" => {
+                let s: u64 = v
+                    .parse()
+                    .map_err(|_| format!("{v}: integer argument expected"))?;
+                look.window = Some(Duration::from_secs(s.max(1)));
+            }
             "B" => {
                 parse_pv_size(v)?;
             }
