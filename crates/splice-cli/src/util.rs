@@ -48,6 +48,14 @@ impl Tail {
         }
     }
 
+    /// After `n` bytes the tool wrote itself (copies).
+    pub fn wrote(&mut self, n: u64) {
+        for w in &mut self.watched {
+            w.after += n;
+        }
+        self.copied += n;
+    }
+
     /// Keeps an eye on `input` (named `name`), whose bytes up to offset `end` were shared and
     /// may still be in the pipe. A descriptor that cannot be duplicated is checked now.
     pub fn watch(&mut self, name: &str, input: BorrowedFd<'_>, end: u64) -> Result<(), String> {

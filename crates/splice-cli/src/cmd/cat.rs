@@ -10,6 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use splicekit::{copy_with, CopyOptions, FdInfo, FdKind, Side};
 
 use super::cat_format::{Format, Formatter};
+use super::gather::{self, Gather};
 use super::getopt::{self, Spec};
 use crate::util::{closed_at_start, strerror, Tail};
 
@@ -181,6 +182,21 @@ pub fn main(args: &[OsString]) -> u8 {
     let mut read_stdin = false;
     let mut tail = Tail::default();
     let pipe_out = out_info.is_some_and(|i| i.kind == FdKind::Pipe);
+    // Small regular files are gathered into one buffer (not with formatting, a progress line
+    // or --strategy, which account per input).
+    let gathering = formatter.is_none() && meter.is_none() && !report;
+    let mut gather = Gather::default();
+    // Writes what is gathered, before anything else reaches stdout or stderr.
+    let flush = |g: &mut Gather, tail: &mut Tail| match g.flush(out) {
+        Ok(n) => {
+            tail.wrote(n);
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("cat: write error: {}", strerror(&e));
+            Err(())
+        }
+    };
     for (i, name) in operands.iter().enumerate() {
         let shown = crate::quote::quote(name);
         let file;
@@ -194,6 +210,9 @@ pub fn main(args: &[OsString]) -> u8 {
                     file.as_fd()
                 }
                 Err(e) => {
+                    if flush(&mut gather, &mut tail).is_err() {
+                        return 1;
+                    }
                     eprintln!("cat: {shown}: {}", strerror(&e));
                     status = 1;
                     continue;
@@ -202,11 +221,31 @@ pub fn main(args: &[OsString]) -> u8 {
         };
         let in_info = FdInfo::of(input).ok();
         if let (Some(oi), Some(inf)) = (&out_info, &in_info) {
+            // The input is the output file: what is gathered must be written first, as the
+            // check compares the output's position with the input's.
+            if inf.same_file(oi) && flush(&mut gather, &mut tail).is_err() {
+                return 1;
+            }
             if is_output(input, inf, oi) {
                 eprintln!("cat: {shown}: input file is output file");
                 status = 1;
                 continue;
             }
+        }
+        let small = in_info.filter(|i| i.kind == FdKind::File && i.size <= gather::SMALL);
+        if let Some(inf) = small.filter(|_| gathering) {
+            let r = gather.take(input, inf.size);
+            if (r.is_err() || gather.full()) && flush(&mut gather, &mut tail).is_err() {
+                return 1;
+            }
+            if let Err(e) = r {
+                eprintln!("cat: {shown}: {}", strerror(&e));
+                status = 1;
+            }
+            continue;
+        }
+        if flush(&mut gather, &mut tail).is_err() {
+            return 1;
         }
         let res = match formatter.as_mut() {
             Some(f) => f.run(input, out, &tick),
@@ -239,6 +278,9 @@ pub fn main(args: &[OsString]) -> u8 {
                 return 1;
             }
         }
+    }
+    if flush(&mut gather, &mut tail).is_err() {
+        return 1;
     }
     if let Some(f) = formatter.as_mut() {
         if let Err(e) = f.finish(out) {

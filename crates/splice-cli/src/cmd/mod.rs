@@ -5,6 +5,7 @@ use std::ffi::OsString;
 pub mod bench;
 pub mod cat;
 mod cat_format;
+mod gather;
 pub mod gen;
 mod getopt;
 pub mod pv;
