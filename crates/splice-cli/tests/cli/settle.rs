@@ -15,7 +15,7 @@ fn dirs() -> Vec<tempfile::TempDir> {
     let mut v = vec![tempfile::tempdir().unwrap()];
     match tempfile::tempdir_in("/dev/shm") {
         Ok(d) => v.push(d),
-        Err(e) => println!("skipped: tmpfs case, /dev/shm unusable: {e}"),
+        Err(e) => skip(format!("tmpfs case, /dev/shm unusable: {e}")),
     }
     v
 }

@@ -67,7 +67,7 @@ pub fn have_strace() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        println!("skipped: strace is not available or cannot trace here");
+        skip("strace is not available or cannot trace here");
     }
     ok
 }
@@ -79,7 +79,7 @@ pub fn have(tool: &str, why: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        println!("skipped: {tool} is not installed ({why})");
+        skip(format!("{tool} is not installed ({why})"));
     }
     ok
 }
@@ -129,4 +129,12 @@ pub fn finish(mut child: std::process::Child) -> (Option<i32>, String) {
         e.read_to_string(&mut err).unwrap();
     }
     (st.code(), err)
+}
+
+/// Says on the real stderr, past libtest's capture (which takes only the print macros), that
+/// a test could not run here and why: `cargo test` shows it even when the test passes, and
+/// `.ci/run` counts these lines.
+pub fn skip(reason: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {reason}");
 }

@@ -341,7 +341,7 @@ fn small_tmpfs() -> Option<tempfile::TempDir> {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        println!("skipped: cannot mount a small tmpfs here (needs root)");
+        skip("cannot mount a small tmpfs here (needs root)");
         return None;
     }
     Some(dir)
@@ -468,7 +468,9 @@ fn an_o_direct_source_is_copied_whole_into_every_sink() {
                 .open(&path)
         };
         if let Err(e) = open() {
-            println!("skipped: O_DIRECT refused on the temp dir's file system: {e}");
+            skip(format!(
+                "O_DIRECT refused on the temp dir's file system: {e}"
+            ));
             return;
         }
         for mode in [

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use splicekit::sys::{self, Frozen, PipeFlags, SpliceFlags, IOV_MAX};
 use splicekit::{vmsplice, FdKind, Op, PageBuf, PageSize, Release, TrySendError, VmspliceWriter};
 
-use crate::util::{data, sha, SIZES};
+use crate::util::{data, sha, skip, SIZES};
 
 /// How the far end consumes the pipe.
 #[derive(Debug, Clone, Copy)]
@@ -419,7 +419,7 @@ fn huge_page_buffers_are_aligned_and_eligible_for_transparent_huge_pages() {
     let mode =
         std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
     if mode.contains("[never]") || mode.is_empty() {
-        println!("skipped: transparent huge pages are off ({})", mode.trim());
+        skip(format!("transparent huge pages are off ({})", mode.trim()));
         return;
     }
     // The mapping's entry in smaps says whether THP may back it (MADV_HUGEPAGE took).
