@@ -330,10 +330,39 @@ fn full_disk_reports_enospc_and_keeps_what_it_reported() {
     );
     drop(src);
     let _ = feeder.join();
-    unmount(&dir);
+    drop(out);
+    let at = dir.path().to_string_lossy().into_owned();
+    drop(dir);
+    let mounted = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    assert!(!mounted.contains(&at), "the tmpfs at {at} is still mounted");
 }
 
-fn small_tmpfs() -> Option<tempfile::TempDir> {
+/// A mounted 256 KiB tmpfs, unmounted when dropped — also when the test fails part-way. Made
+/// before the files in it, it is dropped after them, so the unmount finds nothing open.
+struct SmallTmpfs(tempfile::TempDir);
+
+impl SmallTmpfs {
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let umount = |args: &[&str]| {
+            std::process::Command::new("umount")
+                .args(args)
+                .arg(self.0.path())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !umount(&[]) {
+            umount(&["-l"]); // still busy: detach it now, the kernel frees it when unused
+        }
+    }
+}
+
+fn small_tmpfs() -> Option<SmallTmpfs> {
     let dir = tempfile::tempdir().unwrap();
     let ok = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=256k", "splicekit-full"])
@@ -344,13 +373,7 @@ fn small_tmpfs() -> Option<tempfile::TempDir> {
         skip("cannot mount a small tmpfs here (needs root)");
         return None;
     }
-    Some(dir)
-}
-
-fn unmount(dir: &tempfile::TempDir) {
-    let _ = std::process::Command::new("umount")
-        .arg(dir.path())
-        .status();
+    Some(SmallTmpfs(dir))
 }
 
 /// Bad input: a descriptor of the wrong kind or direction is a clear error naming the
