@@ -291,3 +291,36 @@ fn many_operands_and_a_dash_match_gnu_tee() {
     same("$T a b c d e f g h i j k l m n - < in", &data(300_001));
     same("cat in | $T -a a b c d e f g h i j k l m - n", &data(65537));
 }
+
+/// One output pipe fed from a pipe: nothing to duplicate, so tee splices straight through,
+/// one blocking splice per pipe's worth — no tee(2), no FIONREAD, no poll — byte-exact at
+/// the boundary sizes.
+#[test]
+fn one_pipe_into_one_pipe_is_a_plain_splice_loop() {
+    if !have_strace() {
+        return;
+    }
+    let d = Dir::new();
+    for n in SIZES.into_iter().chain([(3 << 20) + 1]) {
+        let input = data(n);
+        d.file("in", &input);
+        let o = sh(
+            "cat in | strace -f -o calls -e trace=splice,tee,ioctl,poll,ppoll $S tee | cat > out",
+            d.path(),
+        );
+        assert!(o.status.success(), "{n}: {o:?}");
+        let got = std::fs::read(d.path().join("out")).unwrap();
+        assert_eq!(sha(&got), sha(&input), "{n}");
+        // (Rust's runtime polls fds 0-2 once at start, events=0, to find closed ones.)
+        let calls: String = std::fs::read_to_string(d.path().join("calls"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains("{fd=0, events=0}, {fd=1, events=0}"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for c in ["tee(", "FIONREAD", "poll("] {
+            assert!(!calls.contains(c), "{n}: {c} in\n{calls}");
+        }
+        assert!(calls.contains("splice(0, NULL, 1, NULL"), "{n}: {calls}");
+    }
+}

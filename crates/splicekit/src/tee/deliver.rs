@@ -199,6 +199,34 @@ impl<'a> Out<'a> {
         Ok(moved as u64)
     }
 
+    /// The one-output path: one `splice(2)` of up to `max` bytes straight from the input pipe
+    /// into this output pipe, as `cat` would; returns the bytes moved, 0 at the end of input.
+    pub(super) fn pass(&mut self, input: BorrowedFd<'_>, max: usize) -> Result<usize, Error> {
+        loop {
+            match sys::splice(input, None, self.fd, None, max, SpliceFlags::MOVE) {
+                Ok(k) => {
+                    self.bytes += k as u64;
+                    return Ok(k);
+                }
+                Err(e) if is_intr(&e) => {}
+                Err(e) if is_again(&e) => {
+                    // A non-blocking end: wait on the side that cannot go on.
+                    if !crate::ready::is_ready(self.fd, Ready::Write) {
+                        self.wait()?;
+                    } else {
+                        wait_ready(input, Ready::Read).map_err(|e| self.err(Op::Poll, e))?;
+                    }
+                }
+                Err(e) => return Err(self.err(Op::Splice, e)),
+            }
+        }
+    }
+
+    /// Whether this output takes its bytes by `tee` straight into its pipe.
+    pub(super) fn is_tee(&self) -> bool {
+        self.path == OutputPath::Tee
+    }
+
     /// `tee(2)` of up to `n` bytes from `input` into `dst`, retrying EINTR and waiting on
     /// EAGAIN; returns at least one byte.
     fn tee_into(

@@ -85,6 +85,11 @@ impl<'a> Input<'a> {
         })
     }
 
+    /// Whether the input is a pipe used as it is (no broker).
+    pub(super) fn is_pipe(&self) -> bool {
+        self.broker.is_none()
+    }
+
     /// The input descriptor itself.
     pub(super) fn fd(&self) -> BorrowedFd<'a> {
         self.fd

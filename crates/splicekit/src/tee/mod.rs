@@ -34,7 +34,7 @@
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use crate::copy::FilePages;
+use crate::copy::{refuses_splice, FilePages};
 use crate::error::{Error, Op, Side};
 use crate::kind::{FdInfo, FdKind};
 
@@ -251,6 +251,12 @@ impl<'a> FanOut<'a> {
             }
             Err(e) => return Err(stopped(e, None, 0, outs)),
         };
+        if outs.len() == 1 && outs[0].is_tee() && inp.is_pipe() && !self.watch_outputs {
+            match self.run_one(&mut inp, outs, &mut on_error) {
+                Ok(done) => return done,
+                Err(back) => outs = back, // refused before its first byte: the rounds below
+            }
+        }
         while outs.iter().any(|o| o.live()) {
             if self.watch_outputs {
                 for i in wait_input_or_hangup(inp.fd(), &outs) {
@@ -331,6 +337,42 @@ impl<'a> FanOut<'a> {
 }
 
 impl<'a> FanOut<'a> {
+    /// One pipe into one pipe: nothing to duplicate, so no rounds — a splice per pipe's worth,
+    /// blocking in the kernel, as `cat` does (no FIONREAD, no poll, no tee). `Err` gives the
+    /// outputs back when the splice is refused before its first byte (nothing was taken).
+    #[allow(clippy::type_complexity)]
+    fn run_one<E>(
+        &self,
+        inp: &mut Input<'_>,
+        mut outs: Vec<Out<'a>>,
+        on_error: &mut E,
+    ) -> Result<Result<FanReport, FanError>, Vec<Out<'a>>>
+    where
+        E: FnMut(usize, &Error) -> Action,
+    {
+        let max = crate::sys::pipe_capacity(inp.fd()).unwrap_or(self.pipe_size);
+        loop {
+            match outs[0].pass(inp.fd(), max) {
+                Ok(0) => break,
+                Ok(n) => {
+                    inp.taken += n as u64;
+                    if let Some(f) = self.progress {
+                        f(n as u64);
+                    }
+                }
+                Err(e) if inp.taken == 0 && refuses_splice(e.io_error()) => return Err(outs),
+                Err(e) => {
+                    if on_error(0, &e) == Action::Stop {
+                        return Ok(Err(stopped(e, Some(0), inp.taken, outs)));
+                    }
+                    outs[0].detach(e);
+                    break;
+                }
+            }
+        }
+        Ok(Ok(report(inp.taken, outs)))
+    }
+
     /// The fan-out without pipes of its own, for when the process is out of descriptors:
     /// `read(2)` a round, `write(2)` it to every live output, as GNU tee does.
     fn run_plain<E>(
