@@ -139,14 +139,15 @@ fn direct_io_inputs_are_byte_exact() {
 fn watchfd_follows_another_process() {
     let d = Dir::new();
     d.file("w", &vec![0u8; 8 << 20]);
+    // The reader says when its file is open (a busy machine may take a while to start it).
     let o = sh(
         "python3 -c 'import time
-f=open(\"w\",\"rb\")
+f=open(\"w\",\"rb\"); open(\"ready\",\"w\").close()
 while f.read(1<<20): time.sleep(0.1)' & \
-         sleep 0.5; $S pv -d $! -f -n -i 0.1; wait",
+         while [ ! -e ready ]; do sleep 0.02; done; $S pv -d $! -f -n -i 0.1; echo pv=$?; wait",
         d.path(),
     );
-    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "pv=0\n", "{o:?}");
     let nums: Vec<u64> = String::from_utf8_lossy(&o.stderr)
         .lines()
         .map(|l| l.trim().parse().unwrap())
@@ -184,5 +185,5 @@ fn the_pipe_fill_and_the_average_window() {
         .trim_end_matches("MiB/s")
         .parse()
         .unwrap_or_else(|_| panic!("{err}"));
-    assert!((1.5..=2.3).contains(&rate), "{err}");
+    assert!((1.2..=2.3).contains(&rate), "{err}");
 }
