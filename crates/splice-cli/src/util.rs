@@ -101,12 +101,23 @@ impl Tail {
 
 /// `Err(message)` when the file behind `fd` holds fewer than `end` bytes.
 fn check(name: &str, fd: BorrowedFd<'_>, end: u64) -> Result<(), String> {
-    match rustix::fs::fstat(fd) {
-        Ok(st) if (st.st_size.max(0) as u64) < end => {
-            Err(format!("{name}: {}", splicekit::TRUNCATED))
+    splicekit::check_holds(fd, end).map_err(|e| format!("{name}: {}", strerror(&e)))
+}
+
+/// Writes all of `data` to `fd`: `EINTR` retried, `EAGAIN` (a non-blocking descriptor) waited
+/// out with `poll`. The user-space paths of cat's small files and pv's line mode share it.
+pub fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+    use splicekit::{sys, wait_ready, Ready};
+    while !data.is_empty() {
+        match sys::write(fd, data, None) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(k) => data = &data[k..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_ready(fd, Ready::Write)?,
+            Err(e) => return Err(e),
         }
-        _ => Ok(()),
     }
+    Ok(())
 }
 
 /// The kernel's message for an error, without Rust's " (os error N)" suffix, as C tools

@@ -51,7 +51,9 @@ pub mod tee;
 pub mod tokio;
 pub mod vmsplice;
 
-pub use copy::{copy, copy_with, settle, CopyOptions, CopyReport, FilePages, Strategy, TRUNCATED};
+pub use copy::{
+    check_holds, copy, copy_with, settle, CopyOptions, CopyReport, FilePages, Strategy, TRUNCATED,
+};
 pub use error::{Error, Op, Result, Side};
 pub use kind::{FdInfo, FdKind, SocketKind};
 pub use pipe::{grow_default, Pipe, PipePool, PooledPipe, DEFAULT_PIPE_SIZE};

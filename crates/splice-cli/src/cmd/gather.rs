@@ -8,7 +8,7 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use splicekit::{sys, wait_ready, Ready};
+use splicekit::sys;
 
 /// Files up to this size are gathered; larger ones go to the copy engine.
 pub const SMALL: u64 = 64 << 10;
@@ -52,18 +52,9 @@ impl Gather {
 
     /// Writes the buffer out; returns the bytes written.
     pub fn flush(&mut self, out: BorrowedFd<'_>) -> io::Result<u64> {
-        let total = self.buf.len() as u64;
-        let mut data = &self.buf[..];
-        while !data.is_empty() {
-            match sys::write(out, data, None) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(k) => data = &data[k..],
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_ready(out, Ready::Write)?,
-                Err(e) => return Err(e),
-            }
-        }
+        crate::util::write_all(out, &self.buf)?;
+        let n = self.buf.len() as u64;
         self.buf.clear();
-        Ok(total)
+        Ok(n)
     }
 }

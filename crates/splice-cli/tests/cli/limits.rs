@@ -37,6 +37,24 @@ fn tee_matches_gnu_tee_at_every_descriptor_limit() {
     }
 }
 
+/// With no descriptor left for a broker pipe, tee falls back to a plain read/write fan-out:
+/// every output byte-exact at the boundary sizes, as GNU tee leaves them.
+#[test]
+fn tee_without_pipes_is_byte_exact_at_the_boundary_sizes() {
+    for n in SIZES.into_iter().chain([(3 << 20) + 1]) {
+        let run = |t: &str| {
+            let d = Dir::new();
+            d.file("in", &data(n));
+            let o = sh(
+                &format!("T=\"{t}\"; (ulimit -n 12; $T o1 o2 o3 o4 o5 o6 o7 o8 < in | cat > out)"),
+                d.path(),
+            );
+            (o.status.code(), listing(d.path()))
+        };
+        assert_eq!(run("$S tee"), run("tee"), "{n} bytes");
+    }
+}
+
 #[test]
 fn gen_and_cat_work_with_four_descriptors() {
     let d = Dir::new();

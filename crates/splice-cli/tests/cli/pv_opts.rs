@@ -187,3 +187,23 @@ fn the_pipe_fill_and_the_average_window() {
         .unwrap_or_else(|_| panic!("{err}"));
     assert!((1.2..=2.3).contains(&rate), "{err}");
 }
+
+/// Line mode copies through memory to count: every byte arrives, at the page and pipe
+/// boundary sizes, with `\n` and with NUL records, into a pipe and a file.
+#[test]
+fn line_mode_is_byte_exact_at_the_boundary_sizes() {
+    let d = Dir::new();
+    for n in SIZES.into_iter().chain([(3 << 20) + 1]) {
+        let content = data(n);
+        d.file("in", &content);
+        for mode in ["-l", "-0"] {
+            let o = sh(&format!("$S pv -q {mode} in | cat"), d.path());
+            assert!(o.status.success(), "{n} {mode}: {o:?}");
+            assert_eq!(sha(&o.stdout), sha(&content), "{n} {mode} into a pipe");
+            let o = sh(&format!("$S pv -q {mode} < in > out"), d.path());
+            assert!(o.status.success(), "{n} {mode}: {o:?}");
+            let got = std::fs::read(d.path().join("out")).unwrap();
+            assert_eq!(sha(&got), sha(&content), "{n} {mode} into a file");
+        }
+    }
+}

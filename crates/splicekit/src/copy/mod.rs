@@ -25,7 +25,8 @@ mod probe;
 mod readwrite;
 mod settle;
 
-pub use settle::{settle, TRUNCATED};
+pub(crate) use settle::check_op;
+pub use settle::{check_holds, settle, TRUNCATED};
 
 /// A way of moving bytes, as chosen by the engine and reported in [`CopyReport::strategy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -205,13 +206,14 @@ pub fn copy_with<S: AsFd, D: AsFd>(src: S, dst: D, opts: &CopyOptions) -> Result
 fn copy_fds(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &CopyOptions) -> Result<CopyReport> {
     let si = FdInfo::of(src).map_err(|e| stat_err(FdKind::Other, FdKind::Other, Side::Input, e))?;
     let di = FdInfo::of(dst).map_err(|e| stat_err(si.kind, FdKind::Other, Side::Output, e))?;
-    if opts.resize_pipes {
-        for (fd, info) in [(src, &si), (dst, &di)] {
-            if info.kind == FdKind::Pipe {
-                crate::pipe::grow_default(fd, opts.pipe_size); // best effort
-            }
-        }
-    }
+    // Best effort; the sink pipe's capacity it reads serves the settled tail below.
+    let grow = |fd, info: &FdInfo| {
+        (opts.resize_pipes && info.kind == FdKind::Pipe)
+            .then(|| crate::pipe::grow_default(fd, opts.pipe_size))
+            .flatten()
+    };
+    grow(src, &si);
+    let dst_cap = grow(dst, &di);
     let order = match &opts.strategies {
         Some(list) => list.clone(),
         None => plan::plan(&si, &di, opts),
@@ -225,7 +227,7 @@ fn copy_fds(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &CopyOptions) -> Res
     let start =
         settle::position(src, opts.src_offset).map_err(|e| x.error(Op::Stat, Side::Input, e))?;
     let body = (opts.file_pages == FilePages::Settle && di.kind == FdKind::Pipe).then(|| {
-        let cap = settle::sink_capacity(dst);
+        let cap = dst_cap.map_or_else(|| settle::sink_capacity(dst), |c| c as u64);
         let body = settle::body_len(si.size, start, opts.len, cap, opts.followed_by);
         // O_DIRECT reads must start on a block boundary: so must the copied tail.
         if si.direct {
@@ -252,13 +254,10 @@ fn copy_fds(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &CopyOptions) -> Res
         }
     }
     // Pseudo files (/proc, /sys) report a size of 0 whatever they hold: nothing to compare.
-    let shared = if si.size > 0 { x.shared } else { 0 };
-    settle::check_not_truncated(
-        src,
-        start,
-        shared,
-        settle::input_err(si.kind, di.kind, x.moved),
-    )?;
+    if si.size > 0 && x.shared > 0 {
+        settle::check_holds(src, start + x.shared)
+            .map_err(|e| x.error(settle::check_op(&e), Side::Input, e))?;
+    }
     x.finish(strategy, fallbacks)
 }
 

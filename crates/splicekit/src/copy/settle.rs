@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-use crate::error::{Error, Op, Side};
+use crate::error::Op;
 use crate::kind::{FdInfo, FdKind};
 use crate::sys;
 
@@ -58,29 +58,43 @@ pub(super) fn sink_capacity(dst: BorrowedFd<'_>) -> u64 {
 /// The message of the error for a source that shrank below what was shared from it.
 pub const TRUNCATED: &str = "file truncated while being read";
 
-/// After a copy that shared `shared` bytes of the file from `start`: the file must still hold
-/// them. A file cut below them gave the reader bytes it never held (zeros or stale pages).
-pub(super) fn check_not_truncated(
-    src: BorrowedFd<'_>,
-    start: u64,
-    shared: u64,
-    err: impl Fn(Op, io::Error) -> Error,
-) -> Result<(), Error> {
-    if shared == 0 {
+/// Checks that `file` still holds its first `end` bytes. After pages up to `end` were spliced
+/// or sent from it, a file cut below that gave the reader bytes it never held (zeros up to the
+/// cut page's end, stale data after), so a copy that must not invent bytes calls this once the
+/// reader can no longer be reached by those pages, or at its end.
+///
+/// ```
+/// use std::io::Write;
+/// let mut f = tempfile::tempfile()?;
+/// f.write_all(b"0123456789")?;
+/// assert!(splicekit::check_holds(&f, 10).is_ok());
+/// f.set_len(4)?;
+/// let e = splicekit::check_holds(&f, 10).unwrap_err();
+/// assert_eq!(e.to_string(), splicekit::TRUNCATED);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// [`TRUNCATED`] (kind `UnexpectedEof`) when the file is shorter than `end`; the `fstat(2)`
+/// error when its size cannot be read.
+pub fn check_holds<F: AsFd>(file: F, end: u64) -> io::Result<()> {
+    if end == 0 {
         return Ok(());
     }
-    let st = rustix::fs::fstat(src).map_err(|e| err(Op::Stat, e.into()))?;
-    let size = st.st_size.max(0) as u64;
-    if size < start + shared {
-        let e = io::Error::new(io::ErrorKind::UnexpectedEof, TRUNCATED);
-        return Err(err(Op::Check, e));
+    let st = rustix::fs::fstat(file.as_fd())?;
+    if (st.st_size.max(0) as u64) < end {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, TRUNCATED));
     }
     Ok(())
 }
 
-/// The error for a failed check, on the input side.
-pub(super) fn input_err(si: FdKind, di: FdKind, moved: u64) -> impl Fn(Op, io::Error) -> Error {
-    move |op, e| Error::new(op, si, di, Side::Input, moved, e)
+/// The operation to name for a [`check_holds`] failure: the check itself, or the `fstat`.
+pub(crate) fn check_op(e: &io::Error) -> Op {
+    if e.raw_os_error().is_some() {
+        Op::Stat
+    } else {
+        Op::Check
+    }
 }
 
 /// Waits until the pipe `pipe` holds at most `copied` bytes: the bytes a writer last put into

@@ -123,12 +123,8 @@ impl<'a> Input<'a> {
     /// At the end of a file input: it must still hold every byte spliced from it, or the
     /// outputs may have got bytes it never held (FACTS F19; see [`FilePages`]).
     fn check_not_truncated(&self) -> Result<(), Error> {
-        let st = rustix::fs::fstat(self.fd).map_err(|e| self.err(Op::Stat, e.into()))?;
-        if (st.st_size.max(0) as u64) < self.start + self.spliced {
-            let e = io::Error::new(io::ErrorKind::UnexpectedEof, crate::copy::TRUNCATED);
-            return Err(self.err(Op::Check, e));
-        }
-        Ok(())
+        crate::copy::check_holds(self.fd, self.start + self.spliced)
+            .map_err(|e| self.err(crate::copy::check_op(&e), e))
     }
 
     fn fill_pipe(&self) -> Result<usize, Error> {

@@ -17,7 +17,9 @@ pub fn copy_lines(
 ) -> Result<(), Error> {
     let mut buf = vec![0u8; 128 << 10];
     let (mut lines, mut moved) = (0u64, 0u64);
-    let err = |op, side, moved, e| Error::new(op, FdKind::Other, FdKind::Other, side, moved, e);
+    let kind = |fd| FdKind::of(fd).unwrap_or(FdKind::Other);
+    let (ik, ok) = (kind(input), kind(out));
+    let err = |op, side, moved, e| Error::new(op, ik, ok, side, moved, e);
     loop {
         let n = loop {
             match sys::read(input, &mut buf, None) {
@@ -44,19 +46,9 @@ pub fn copy_lines(
                 }
             }
         }
-        let mut data = &buf[..end];
-        while !data.is_empty() {
-            match sys::write(out, data, None) {
-                Ok(k) => {
-                    data = &data[k..];
-                    moved += k as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_ready(out, Ready::Write)
-                    .map_err(|e| err(Op::Poll, Side::Output, moved, e))?,
-                Err(e) => return Err(err(Op::Write, Side::Output, moved, e)),
-            }
-        }
+        crate::util::write_all(out, &buf[..end])
+            .map_err(|e| err(Op::Write, Side::Output, moved, e))?;
+        moved += end as u64;
         lines += found;
         tick(found);
         if limit.is_some_and(|l| lines >= l) {

@@ -42,7 +42,7 @@ pub fn copy_counted(
     loop {
         let chunk = start_limit.map_or(chunk, |l| chunk.min(l - moved));
         if chunk == 0 {
-            return check_shared(input, shared_end, pos);
+            return check_shared(input, out, shared_end, pos);
         }
         let step = CopyOptions {
             len: Some(chunk),
@@ -50,7 +50,7 @@ pub fn copy_counted(
             ..opts.clone()
         };
         match copy_with(input, out, &step) {
-            Ok(r) if r.bytes == 0 => return check_shared(input, shared_end, pos),
+            Ok(r) if r.bytes == 0 => return check_shared(input, out, shared_end, pos),
             Ok(r) => {
                 if r.copied_tail < r.bytes {
                     shared_end = pos + r.bytes - r.copied_tail;
@@ -62,7 +62,7 @@ pub fn copy_counted(
                 if r.bytes < chunk {
                     // The engine stops short of `len` only at the end of the input: one ^D
                     // on a terminal ends it, and a file takes no extra call to find its end.
-                    return check_shared(input, shared_end, pos);
+                    return check_shared(input, out, shared_end, pos);
                 }
             }
             Err(e) => {
@@ -75,24 +75,21 @@ pub fn copy_counted(
 
 /// At the end of a file moved in chunks: an error if it no longer holds the bytes shared
 /// from it (its pages in the pipe now read as zeros or stale data).
-fn check_shared(input: BorrowedFd<'_>, shared_end: u64, pos: u64) -> Result<(), splicekit::Error> {
-    if shared_end == 0 {
-        return Ok(());
-    }
-    match rustix::fs::fstat(input) {
-        Ok(st) if (st.st_size.max(0) as u64) < shared_end => {
-            let e = io::Error::new(io::ErrorKind::UnexpectedEof, splicekit::TRUNCATED);
-            Err(splicekit::Error::new(
-                splicekit::Op::Check,
-                FdKind::File,
-                FdKind::Pipe,
-                Side::Input,
-                pos,
-                e,
-            ))
-        }
-        _ => Ok(()),
-    }
+fn check_shared(
+    input: BorrowedFd<'_>,
+    out: BorrowedFd<'_>,
+    shared_end: u64,
+    pos: u64,
+) -> Result<(), splicekit::Error> {
+    splicekit::check_holds(input, shared_end).map_err(|e| {
+        let op = if e.raw_os_error().is_some() {
+            splicekit::Op::Stat
+        } else {
+            splicekit::Op::Check
+        };
+        let kind = |fd| FdKind::of(fd).unwrap_or(FdKind::Other);
+        splicekit::Error::new(op, kind(input), kind(out), Side::Input, pos, e)
+    })
 }
 
 /// Counts the bytes for the display and holds the rate down to `-L`.
