@@ -3,20 +3,11 @@
 //! the rate, `%a` the average rate, `%b` the amount moved, `%T` the output pipe's fill, `%N`
 //! the name, `%%` a percent sign; any other text as it is.
 
-use std::time::Duration;
-
-use super::meter::{amount, bar, clock, eta, fit, pct, Look};
+use super::meter::{amount, bar, clock, eta, fit, pct, Look, Reading};
 
 /// Renders `fmt` for the current counts.
-pub fn render(
-    fmt: &str,
-    look: &Look,
-    bytes: u64,
-    elapsed: Duration,
-    rate: f64,
-    avg: f64,
-    cols: usize,
-) -> String {
+pub fn render(fmt: &str, look: &Look, now: &Reading, cols: usize) -> String {
+    let (bytes, elapsed, rate, avg) = (now.bytes, now.elapsed, now.rate, now.avg);
     // First every sequence but %p; then the bar fills what is left of the width.
     let mut pieces: Vec<Result<String, ()>> = Vec::new();
     let mut text = String::new();
@@ -75,6 +66,7 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn sequences_are_replaced_and_the_bar_fills_the_rest() {
@@ -83,8 +75,13 @@ mod tests {
             name: Some("nm".into()),
             ..Look::default()
         };
-        let t = Duration::from_secs(61);
-        let r = |f: &str| render(f, &look, 150, t, 1024.0, 512.0, 60);
+        let now = Reading {
+            bytes: 150,
+            elapsed: Duration::from_secs(61),
+            rate: 1024.0,
+            avg: 512.0,
+        };
+        let r = |f: &str| render(f, &look, &now, 60);
         assert_eq!(r("%b|%t"), "150B|0:01:01");
         assert_eq!(r("x%%y %N"), "x%y        nm:");
         assert_eq!(r("%r %a"), "[1.00KiB/s] [512B/s]");

@@ -172,14 +172,13 @@ fn display(s: &State, look: &Look) {
                 }
                 _ => bytes as f64 / elapsed.as_secs_f64().max(1e-9),
             };
-            let line = render(
-                look,
+            let now = Reading {
                 bytes,
                 elapsed,
                 rate,
                 avg,
-                look.width.unwrap_or_else(width),
-            );
+            };
+            let line = render(look, &now, look.width.unwrap_or_else(width));
             let mut err = std::io::stderr().lock();
             let _ = if look.numeric {
                 writeln!(err, "{line}")
@@ -213,15 +212,21 @@ fn width() -> usize {
         .unwrap_or(80)
 }
 
-/// One display line.
-pub fn render(
-    look: &Look,
-    bytes: u64,
-    elapsed: Duration,
-    rate: f64,
-    avg: f64,
-    cols: usize,
-) -> String {
+/// Where a transfer stands at one redraw.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    /// Counted so far (bytes, or lines with `-l`).
+    pub bytes: u64,
+    pub elapsed: Duration,
+    /// Over the last interval (the average at the end).
+    pub rate: f64,
+    /// Over the averaging window (`-m`).
+    pub avg: f64,
+}
+
+/// One display line, `cols` wide at most.
+pub fn render(look: &Look, now: &Reading, cols: usize) -> String {
+    let (bytes, elapsed, rate, avg) = (now.bytes, now.elapsed, now.rate, now.avg);
     if look.numeric {
         let scale = if look.bits && !look.lines { 8 } else { 1 };
         return match look.size {
@@ -230,7 +235,7 @@ pub fn render(
         };
     }
     if let Some(f) = &look.format {
-        return super::format::render(f, look, bytes, elapsed, rate, avg, cols);
+        return super::format::render(f, look, now, cols);
     }
     let mut parts: Vec<String> = Vec::new();
     if let Some(n) = &look.name {
@@ -413,14 +418,13 @@ mod tests {
     #[test]
     fn a_known_size_draws_a_bar_percentage_and_eta() {
         let look = Look::full(Some(100 << 20));
-        let l = render(
-            &look,
-            50 << 20,
-            Duration::from_secs(2),
-            25.0 * 1048576.0,
-            25.0 * 1048576.0,
-            80,
-        );
+        let now = Reading {
+            bytes: 50 << 20,
+            elapsed: Duration::from_secs(2),
+            rate: 25.0 * 1048576.0,
+            avg: 25.0 * 1048576.0,
+        };
+        let l = render(&look, &now, 80);
         assert!(l.starts_with("50.0MiB 0:00:02 [25.0MiB/s] [="), "{l}");
         assert!(l.ends_with("] 50% ETA 0:00:02"), "{l}");
         assert!(l.len() <= 80, "{} > 80: {l}", l.len());
@@ -429,6 +433,12 @@ mod tests {
             bytes: false,
             ..look
         };
-        assert_eq!(render(&n, 50 << 20, Duration::ZERO, 0.0, 0.0, 80), "50");
+        let start = Reading {
+            elapsed: Duration::ZERO,
+            rate: 0.0,
+            avg: 0.0,
+            ..now
+        };
+        assert_eq!(render(&n, &start, 80), "50");
     }
 }
