@@ -374,8 +374,16 @@ fn fast_copy(
     };
     if let Some(tick) = tick {
         // With a progress line: 1 MiB per engine call, counted as it goes.
-        return super::pv::copy_counted(input, out, &opts, 1 << 20, None, &mut |n| tick(n), tail)
-            .map_err(|e| (e.side(), e.into_io_error()));
+        return super::pv::copy_counted(
+            input,
+            out,
+            &opts,
+            &|| 1 << 20,
+            None,
+            &mut |n| tick(n),
+            tail,
+        )
+        .map_err(|e| (e.side(), e.into_io_error()));
     }
     match copy_with(input, out, &opts) {
         Ok(r) => {

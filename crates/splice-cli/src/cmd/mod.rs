@@ -7,7 +7,7 @@ pub mod cat;
 mod cat_format;
 mod gather;
 pub mod gen;
-mod getopt;
+pub(crate) mod getopt;
 pub mod pv;
 pub mod relay;
 pub mod tee;

@@ -6,6 +6,7 @@ mod faults;
 mod gen;
 mod limits;
 mod pv;
+mod pv_more;
 mod pv_opts;
 mod quoting;
 mod relay;

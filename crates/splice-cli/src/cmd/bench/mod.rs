@@ -445,7 +445,7 @@ fn meter_copy(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, engine: bool) -> std::io
             src,
             dst,
             &CopyOptions::zero_copy(),
-            1 << 20,
+            &|| 1 << 20,
             None,
             add,
             &mut tail,

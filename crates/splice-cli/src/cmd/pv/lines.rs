@@ -1,59 +1,160 @@
-//! pv's `-l` and `-0`: the counts are lines (or NUL-terminated records), so the bytes pass
-//! through memory to be counted — a copy, which `--help` says.
+//! The options whose work needs the bytes themselves — `-l`/`-0` count records, `-A` shows
+//! the last bytes written, `-E` skips past read errors — move them through a buffer with
+//! read/write: a copy, which `--help` says.
 
 use std::io;
 use std::os::fd::BorrowedFd;
 
+use rustix::fs::{seek, SeekFrom};
 use splicekit::{sys, wait_ready, Error, FdKind, Op, Ready, Side};
 
-/// Moves `input` to `out` by read/write, telling `tick` how many `sep`-terminated records
-/// each write completed; with `limit`, stops after that many records (pv's `-S`).
-pub fn copy_lines(
+use crate::util::strerror;
+
+/// How a copy through memory counts and what it does on a read error.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory<'a> {
+    /// `-l` (`\n`) or `-0` (NUL): count records instead of bytes.
+    pub sep: Option<u8>,
+    /// `-E` given this many times: 0 stops at a read error, 1 skips past it with a message
+    /// per skip, 2 with one warning per file.
+    pub skip_errors: u8,
+    /// The input's name for messages (quoted).
+    pub name: &'a str,
+}
+
+const BUF: usize = 128 << 10;
+
+/// Moves `input` to `out` by read/write, telling `tick` the records (`sep`) or bytes each
+/// write completed and `seen` the bytes written; with `limit`, stops after that many records
+/// or bytes (pv's `-S`). `Ok(true)` when read errors were skipped (pv then exits with 16).
+pub fn copy_through(
     input: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
-    sep: u8,
+    how: Memory<'_>,
     limit: Option<u64>,
     tick: &mut dyn FnMut(u64),
-) -> Result<(), Error> {
-    let mut buf = vec![0u8; 128 << 10];
-    let (mut lines, mut moved) = (0u64, 0u64);
+    seen: &mut dyn FnMut(&[u8]),
+) -> Result<bool, Error> {
+    let mut buf = vec![0u8; BUF];
+    let (mut counted, mut moved) = (0u64, 0u64);
     let kind = |fd| FdKind::of(fd).unwrap_or(FdKind::Other);
     let (ik, ok) = (kind(input), kind(out));
     let err = |op, side, moved, e| Error::new(op, ik, ok, side, moved, e);
+    let (mut in_a_row, mut warned, mut skipped) = (0u32, false, false);
     loop {
-        let n = loop {
-            match sys::read(input, &mut buf, None) {
-                Ok(n) => break n,
+        let want = match (how.sep, limit) {
+            (None, Some(l)) => (l - counted).min(BUF as u64) as usize,
+            _ => BUF,
+        };
+        if want == 0 {
+            return Ok(skipped);
+        }
+        let read = loop {
+            match sys::read(input, &mut buf[..want], None) {
+                Ok(n) => break Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     wait_ready(input, Ready::Read)
                         .map_err(|e| err(Op::Poll, Side::Input, moved, e))?
                 }
-                Err(e) => return Err(err(Op::Read, Side::Input, moved, e)),
+                Err(e) => break Err(e),
             }
         };
-        if n == 0 {
-            return Ok(());
-        }
-        let mut end = n;
-        let mut found = 0u64;
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == sep {
-                found += 1;
-                if limit.is_some_and(|l| lines + found >= l) {
-                    end = i + 1;
-                    break;
+        let n = match read {
+            Ok(0) => return Ok(skipped),
+            Ok(n) => {
+                in_a_row = 0;
+                n
+            }
+            Err(e) if how.skip_errors == 0 => return Err(err(Op::Read, Side::Input, moved, e)),
+            Err(e) => {
+                in_a_row += 1;
+                skipped = true;
+                if !warned {
+                    eprintln!(
+                        "pv: {}: warning: read errors detected: {}",
+                        how.name,
+                        strerror(&e)
+                    );
+                    warned = true;
+                }
+                match skip(input, in_a_row, want as u64) {
+                    Ok(Some((from, to))) => {
+                        if how.skip_errors < 2 {
+                            eprintln!(
+                                "pv: {}: skipped past read error: {from} - {to} ({} B)",
+                                how.name,
+                                to - from
+                            );
+                        }
+                        let n = (to - from) as usize;
+                        buf[..n].fill(0);
+                        n
+                    }
+                    Ok(None) => return Ok(true),
+                    Err((what, e)) => {
+                        eprintln!("pv: {}: {what}: {}", how.name, strerror(&e));
+                        return Ok(true);
+                    }
                 }
             }
+        };
+        let mut end = n;
+        let mut found = 0u64;
+        if let Some(sep) = how.sep {
+            for (i, &b) in buf[..n].iter().enumerate() {
+                if b == sep {
+                    found += 1;
+                    if limit.is_some_and(|l| counted + found >= l) {
+                        end = i + 1;
+                        break;
+                    }
+                }
+            }
+        } else {
+            found = n as u64;
         }
         crate::util::write_all(out, &buf[..end])
             .map_err(|e| err(Op::Write, Side::Output, moved, e))?;
         moved += end as u64;
-        lines += found;
+        counted += found;
+        seen(&buf[..end]);
         tick(found);
-        if limit.is_some_and(|l| lines >= l) {
-            return Ok(());
+        if limit.is_some_and(|l| counted >= l) {
+            return Ok(skipped);
         }
+    }
+}
+
+/// Seeks past a read error as pv does: 1 byte for the first errors in a row, then 2, then
+/// doubling up to 512, each skip ending on a multiple of its size, at most `room` bytes.
+/// `Ok(None)`: the input ended (a seek past its end was refused with EINVAL).
+fn skip(
+    input: BorrowedFd<'_>,
+    in_a_row: u32,
+    room: u64,
+) -> Result<Option<(u64, u64)>, (&'static str, io::Error)> {
+    let from = seek(input, SeekFrom::Current(0))
+        .map_err(|e| ("file is not seekable", io::Error::from(e)))?;
+    let mut amount: u64 = match in_a_row {
+        0..=4 => 1,
+        5..=9 => 2,
+        10..=19 => 1 << (in_a_row - 10),
+        _ => 512,
+    };
+    if amount > 1 {
+        let next = from + amount - (from + amount) % amount;
+        if next > from {
+            amount = next - from;
+        }
+    }
+    let amount = amount.min(room).max(1);
+    let to = seek(input, SeekFrom::Start(from + amount))
+        .or_else(|_| seek(input, SeekFrom::Start(from + 1)));
+    match to {
+        Ok(to) => Ok(Some((from, to))),
+        Err(e) if e == rustix::io::Errno::INVAL => Ok(None),
+        Err(e) => Err(("failed to seek past error", e.into())),
     }
 }
 

@@ -40,6 +40,10 @@ pub struct Look {
     pub window: Option<Duration>,
     /// `-T`: how full the output pipe is (pv's transfer buffer is the kernel pipe here).
     pub buffer: bool,
+    /// `-I`: the local time the transfer should end.
+    pub fineta: bool,
+    /// `-A N`: the last N bytes written (0: not shown).
+    pub last_written: usize,
 }
 
 impl Look {
@@ -63,6 +67,10 @@ struct State {
     done: AtomicBool,
     wake: Condvar,
     lock: Mutex<()>,
+    /// What to show; `-R` changes it while the transfer runs.
+    look: Mutex<Look>,
+    /// The last bytes written, for `-A`/`%A` (kept only when the bytes pass through memory).
+    last: Mutex<Vec<u8>>,
 }
 
 /// The `--progress` meter of the other subcommands: pv's full display on stderr, drawn
@@ -75,6 +83,18 @@ pub fn progress(on: bool, size: Option<u64>) -> Option<Meter> {
 pub fn tick(m: &Option<Meter>, n: u64) {
     if let Some(m) = m {
         m.add(n);
+    }
+}
+
+/// Changes a running meter's display.
+pub struct Handle(Arc<State>);
+
+impl Handle {
+    /// Changes what is shown from the next redraw on, which comes at once.
+    pub fn update(&self, change: impl FnOnce(&mut Look)) {
+        change(&mut self.0.look.lock().unwrap_or_else(|e| e.into_inner()));
+        let _g = self.0.lock.lock();
+        self.0.wake.notify_all();
     }
 }
 
@@ -92,12 +112,15 @@ impl Meter {
             done: AtomicBool::new(false),
             wake: Condvar::new(),
             lock: Mutex::new(()),
+            look: Mutex::new(look),
+            last: Mutex::new(Vec::new()),
         });
         let s = state.clone();
         let thread = std::thread::Builder::new()
             .name("pv-display".into())
-            .stack_size(64 << 10)
-            .spawn(move || display(&s, &look))
+            // Room for the time zone lookup of -I (jiff reads the zone file on this stack).
+            .stack_size(512 << 10)
+            .spawn(move || display(&s))
             .ok();
         Meter { state, thread }
     }
@@ -105,6 +128,20 @@ impl Meter {
     /// Counts `n` more bytes.
     pub fn add(&self, n: u64) {
         self.state.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Remembers the end of `written` for `-A`, keeping at most `keep` bytes.
+    pub fn wrote(&self, written: &[u8], keep: usize) {
+        let mut last = self.state.last.lock().unwrap_or_else(|e| e.into_inner());
+        let new = &written[written.len().saturating_sub(keep)..];
+        last.extend_from_slice(new);
+        let excess = last.len().saturating_sub(keep);
+        last.drain(..excess);
+    }
+
+    /// A handle another thread can change the display with (`-R`).
+    pub fn handle(&self) -> Handle {
+        Handle(self.state.clone())
     }
 
     /// Stops the display after a last redraw.
@@ -130,8 +167,9 @@ impl Drop for Meter {
     }
 }
 
-fn display(s: &State, look: &Look) {
+fn display(s: &State) {
     let start = Instant::now();
+    let mut look = s.look.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut first: Option<Instant> = None;
     let (mut last_bytes, mut last_t) = (0u64, start);
     let window = look.window.unwrap_or(Duration::from_secs(30));
@@ -145,6 +183,7 @@ fn display(s: &State, look: &Look) {
             }
             s.done.load(Ordering::SeqCst)
         };
+        look = s.look.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let now = Instant::now();
         let bytes = s.bytes.load(Ordering::Relaxed);
         if bytes > 0 && first.is_none() {
@@ -172,13 +211,16 @@ fn display(s: &State, look: &Look) {
                 }
                 _ => bytes as f64 / elapsed.as_secs_f64().max(1e-9),
             };
+            let last = s.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let now = Reading {
                 bytes,
                 elapsed,
                 rate,
                 avg,
+                done,
+                last,
             };
-            let line = render(look, &now, look.width.unwrap_or_else(width));
+            let line = render(&look, &now, look.width.unwrap_or_else(width));
             let mut err = std::io::stderr().lock();
             let _ = if look.numeric {
                 writeln!(err, "{line}")
@@ -213,7 +255,7 @@ fn width() -> usize {
 }
 
 /// Where a transfer stands at one redraw.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Reading {
     /// Counted so far (bytes, or lines with `-l`).
     pub bytes: u64,
@@ -222,59 +264,32 @@ pub struct Reading {
     pub rate: f64,
     /// Over the averaging window (`-m`).
     pub avg: f64,
+    /// The last redraw (the ETA is blanked, as pv does).
+    pub done: bool,
+    /// The last bytes written (`-A`).
+    pub last: Vec<u8>,
 }
 
 /// One display line, `cols` wide at most.
 pub fn render(look: &Look, now: &Reading, cols: usize) -> String {
-    let (bytes, elapsed, rate, avg) = (now.bytes, now.elapsed, now.rate, now.avg);
+    let bytes = now.bytes;
     if look.numeric {
         let scale = if look.bits && !look.lines { 8 } else { 1 };
+        // With -t, the elapsed seconds first (pv: "%.4Lf ").
+        let time = if look.timer {
+            format!("{:.4} ", now.elapsed.as_secs_f64())
+        } else {
+            String::new()
+        };
         return match look.size {
-            Some(sz) if !look.bytes => pct(bytes, sz).to_string(),
-            _ => (bytes * scale).to_string(),
+            Some(sz) if !look.bytes => format!("{time}{}", pct(bytes, sz)),
+            _ => format!("{time}{}", bytes * scale),
         };
     }
-    if let Some(f) = &look.format {
-        return super::format::render(f, look, now, cols);
+    match &look.format {
+        Some(f) => super::format::render(f, look, now, cols),
+        None => super::format::render(&super::format::from_switches(look), look, now, cols),
     }
-    let mut parts: Vec<String> = Vec::new();
-    if let Some(n) = &look.name {
-        parts.push(format!("{n:>9}:"));
-    }
-    if look.bytes {
-        parts.push(amount(look, bytes as f64, ""));
-    }
-    if look.timer {
-        parts.push(clock(elapsed.as_secs()));
-    }
-    if look.rate {
-        parts.push(format!("[{}]", amount(look, rate, "/s")));
-    }
-    if look.average {
-        parts.push(format!("[{}]", amount(look, avg, "/s")));
-    }
-    if look.buffer {
-        parts.push(buffer_fill());
-    }
-    let tail: Vec<String> = look
-        .eta
-        .then(|| eta(look, bytes, avg))
-        .flatten()
-        .into_iter()
-        .collect();
-    let room = cols.saturating_sub(
-        parts.join(" ").len() + tail.join(" ").len() + look.size.map_or(0, |_| 5) + 6,
-    );
-    if look.progress && room >= 3 {
-        // As pv, the bar takes what the other fields leave, and is left out when that is
-        // too little to draw one.
-        parts.push(format!("[{}]", bar(look, bytes, elapsed, room.min(200))));
-        if let Some(sz) = look.size {
-            parts.push(format!("{}%", pct(bytes, sz)));
-        }
-    }
-    parts.extend(tail);
-    fit(parts.join(" "), cols)
 }
 
 /// `{ 45%}`: how much of stdout's pipe is queued, as pv shows its buffer's fill (`-T`).
@@ -287,62 +302,25 @@ pub(super) fn buffer_fill() -> String {
     format!("{{{pct:>3}%}}")
 }
 
-/// A line cut to the width (one column short, so the cursor stays on the line).
-pub(super) fn fit(line: String, cols: usize) -> String {
-    let max = cols.saturating_sub(1).max(1);
-    if line.chars().count() > max {
-        line.chars().take(max).collect()
-    } else {
-        line
-    }
-}
-
-/// A count in the display's unit: lines (`-l`), bits (`-8`) or bytes.
+/// A count in the display's unit, laid out as pv 1.9 does ([`describe`]): lines (`-l`),
+/// bits (`-8`) or bytes; `suffix` is `""` for an amount or `"/s"` for a rate.
 pub(super) fn amount(look: &Look, v: f64, suffix: &str) -> String {
     if look.lines {
-        count(v, suffix)
+        describe(v, Count::Lines, suffix)
     } else if look.bits {
-        human_in(v * 8.0, suffix, &BIT_UNITS)
+        describe(v * 8.0, Count::Bytes, &format!("b{suffix}"))
     } else {
-        human(v, suffix)
+        describe(v, Count::Bytes, &format!("B{suffix}"))
     }
 }
 
-/// `ETA H:MM:SS` from the average rate, when the size is known.
-pub(super) fn eta(look: &Look, bytes: u64, avg: f64) -> Option<String> {
-    let sz = look.size?;
-    let left = sz.saturating_sub(bytes) as f64;
-    let eta = if avg > 0.0 {
-        (left / avg).ceil() as u64
-    } else {
-        0
-    };
-    Some(format!("ETA {}", clock(eta)))
-}
-
-/// The inside of the bar, `w` columns: filled to the share done, or a moving `<=>` when the
-/// size is unknown.
-pub(super) fn bar(look: &Look, bytes: u64, elapsed: Duration, w: usize) -> String {
+/// The inside of a bar of unknown size, `w` columns: a `<=>` moving across and back.
+pub(super) fn bar(_look: &Look, _bytes: u64, elapsed: Duration, w: usize) -> String {
     let w = w.max(3);
-    match look.size {
-        Some(sz) => {
-            let filled = ((bytes.min(sz) as f64 / sz.max(1) as f64) * w as f64) as usize;
-            let mut b = "=".repeat(filled.min(w));
-            if filled < w {
-                b.push('>');
-                b.push_str(&" ".repeat(w - filled - 1));
-            }
-            b
-        }
-        None => {
-            let pos = (elapsed.as_secs() as usize) % w.saturating_sub(2).max(1);
-            format!(
-                "{}<=>{}",
-                " ".repeat(pos),
-                " ".repeat(w.saturating_sub(pos + 3))
-            )
-        }
-    }
+    let span = w - 3;
+    let step = elapsed.as_secs() as usize % (2 * span).max(1);
+    let pos = if step > span { 2 * span - step } else { step };
+    format!("{}<=>{}", " ".repeat(pos), " ".repeat(span - pos))
 }
 
 /// The percentage done; past 100 when more came than the size said (pv without `-S`).
@@ -350,54 +328,85 @@ pub(super) fn pct(bytes: u64, size: u64) -> u64 {
     bytes.saturating_mul(100).checked_div(size).unwrap_or(100)
 }
 
-/// A count of lines: pv shows it with an SI prefix and no unit (`3.00`, `12.5k`).
-fn count(v: f64, suffix: &str) -> String {
-    const UNITS: [&str; 6] = ["", "k", "M", "G", "T", "P"];
-    let (mut v, mut u) = (v.max(0.0), 0);
-    while v >= 1000.0 && u + 1 < UNITS.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    format!("{}{}{suffix}", three_digits(v), UNITS[u])
-}
-
-const BYTE_UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-const BIT_UNITS: [&str; 6] = ["b", "Kib", "Mib", "Gib", "Tib", "Pib"];
-
-fn three_digits(v: f64) -> String {
-    if v < 9.995 {
-        format!("{v:.2}")
-    } else if v < 99.95 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
-}
-
 /// `H:MM:SS`.
 pub fn clock(s: u64) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
-/// pv's sizes: three significant digits and a binary unit (`10.0MiB`, `512KiB`, `1.00GiB`).
-pub fn human(v: f64, suffix: &str) -> String {
-    human_in(v, suffix, &BYTE_UNITS)
+/// How an amount scales: bytes (and bits) by 1024 with two-letter prefixes (`KiB`), lines by
+/// 1000 with one letter (`k`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Bytes,
+    Lines,
 }
 
-fn human_in(v: f64, suffix: &str, units: &[&str; 6]) -> String {
-    const UNITS_LEN: usize = 6;
-    let (mut v, mut u) = (v.max(0.0), 0);
-    while v >= 1000.0 && u + 1 < UNITS_LEN {
-        v /= 1024.0;
-        u += 1;
-    }
-    // Decide the decimals on the rounded value, so 9.999 shows as 10.0, not 10.00.
-    let num = if u == 0 {
-        format!("{v:.0}")
+/// pv 1.9's amounts: four columns of three significant digits (`1.00`, `12.0`, ` 378`), then
+/// the SI prefix — two columns for bytes (`Ki`, or two spaces), one for lines (`k` or a
+/// space) — then `unit`: `12.0  B`, ` 378KiB/s`, `1.00GiB`, `3.00 /s`. A value moves to the
+/// next prefix past 97% of the ratio (993 B is ` 993  B`, 994 B is `0.971KiB`), and below 1
+/// to the smaller ones (`500miB/s`), as pv does.
+pub fn describe(v: f64, count: Count, unit: &str) -> String {
+    const UP: [char; 9] = [' ', 'K', 'M', 'G', 'T', 'P', 'E', 'Z', 'Y'];
+    const DOWN: [char; 8] = ['m', 'u', 'n', 'p', 'f', 'a', 'z', 'y'];
+    let ratio = if count == Count::Bytes {
+        1024.0
     } else {
-        three_digits(v)
+        1000.0
     };
-    format!("{num}{}{suffix}", units[u])
+    let mut v = v.max(0.0);
+    let mut prefix = ' ';
+    if v >= 1e-8 {
+        let mut up = 0;
+        while v > ratio * 0.97 && up + 1 < UP.len() {
+            v /= ratio;
+            up += 1;
+            prefix = UP[up];
+        }
+        let mut down = 0;
+        while up == 0 && v < 1.0 && down < DOWN.len() {
+            v *= ratio;
+            prefix = DOWN[down];
+            down += 1;
+        }
+    }
+    if count == Count::Lines && prefix == 'K' {
+        prefix = 'k';
+    }
+    let prefix = match (count, prefix) {
+        (Count::Bytes, ' ') => "  ".to_string(),
+        (Count::Bytes, p) => format!("{p}i"),
+        (Count::Lines, p) => p.to_string(),
+    };
+    let v = v.min(100_000.0);
+    let num = if v > 99.9 {
+        format!("{:4}", v as i64)
+    } else {
+        format!("{:>4}", sig3(v))
+    };
+    format!("{num}{prefix}{unit}")
+}
+
+/// C's `%#.3g` for 0 <= v <= 99.9: three significant digits, trailing zeros kept.
+fn sig3(v: f64) -> String {
+    if v == 0.0 {
+        return "0.00".into();
+    }
+    if v < 1.0 {
+        let s = format!("{v:.3}");
+        if s.starts_with('0') {
+            return s;
+        }
+    }
+    for dec in [2usize, 1] {
+        let s = format!("{v:.dec$}");
+        let whole = s.split('.').next().unwrap_or("");
+        let sig = if whole == "0" { 1 } else { whole.len() };
+        if sig + dec <= 3 {
+            return s;
+        }
+    }
+    format!("{v:.0}.")
 }
 
 #[cfg(test)]
@@ -406,12 +415,20 @@ mod tests {
 
     #[test]
     fn sizes_read_like_pv() {
-        assert_eq!(human(10.0 * 1048576.0, ""), "10.0MiB");
-        assert_eq!(human(1073741824.0, ""), "1.00GiB");
-        assert_eq!(human(512.0 * 1024.0, "/s"), "512KiB/s");
-        assert_eq!(human(999.0, ""), "999B");
-        assert_eq!(human(9.999 * 1048576.0, "/s"), "10.0MiB/s");
-        assert_eq!(human(99.99 * 1048576.0, ""), "100MiB");
+        // pv 1.9's layout (display.c: "%#4.3Lg" or "%4ld", a two-column prefix for bytes).
+        let b = |v: f64| describe(v, Count::Bytes, "B");
+        assert_eq!(b(10.0 * 1048576.0), "10.0MiB");
+        assert_eq!(b(1073741824.0), "1.00GiB");
+        assert_eq!(describe(512.0 * 1024.0, Count::Bytes, "B/s"), " 512KiB/s");
+        assert_eq!(b(12.0), "12.0  B");
+        assert_eq!(b(0.0), "0.00  B");
+        assert_eq!(b(993.0), " 993  B");
+        assert_eq!(b(994.0), "0.971KiB");
+        assert_eq!(b(9.999 * 1048576.0), "10.0MiB");
+        assert_eq!(b(99.99 * 1048576.0), "  99MiB");
+        assert_eq!(b(0.5), " 512miB");
+        assert_eq!(describe(3.0, Count::Lines, "/s"), "3.00 /s");
+        assert_eq!(describe(12_500.0, Count::Lines, ""), "12.5k");
         assert_eq!(clock(3725), "1:02:05");
     }
 
@@ -423,21 +440,27 @@ mod tests {
             elapsed: Duration::from_secs(2),
             rate: 25.0 * 1048576.0,
             avg: 25.0 * 1048576.0,
+            done: false,
+            last: Vec::new(),
         };
         let l = render(&look, &now, 80);
         assert!(l.starts_with("50.0MiB 0:00:02 [25.0MiB/s] [="), "{l}");
-        assert!(l.ends_with("] 50% ETA 0:00:02"), "{l}");
-        assert!(l.len() <= 80, "{} > 80: {l}", l.len());
+        assert!(
+            l.contains("=> ") && l.ends_with(" ]  50% ETA 0:00:02"),
+            "{l}"
+        );
+        assert_eq!(l.len(), 80, "{l}");
         let n = Look {
             numeric: true,
             bytes: false,
+            timer: false,
             ..look
         };
         let start = Reading {
             elapsed: Duration::ZERO,
             rate: 0.0,
             avg: 0.0,
-            ..now
+            ..now.clone()
         };
         assert_eq!(render(&n, &start, 80), "50");
     }

@@ -6,6 +6,8 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, IsTerminal};
 use std::os::fd::AsFd;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use splicekit::{FdInfo, FdKind};
@@ -16,6 +18,7 @@ use crate::util::{parse_pv_size, strerror};
 mod format;
 mod lines;
 pub mod meter;
+mod remote;
 mod transfer;
 mod watch;
 
@@ -35,7 +38,7 @@ macro_rules! spec {
     };
 }
 
-const SPECS: &[Spec] = &[
+pub(super) const SPECS: &[Spec] = &[
     spec!(Some('p'), Some("progress"), None, "p"),
     spec!(Some('t'), Some("timer"), None, "t"),
     spec!(Some('e'), Some("eta"), None, "e"),
@@ -66,6 +69,11 @@ const SPECS: &[Spec] = &[
     spec!(Some('K'), Some("direct-io"), None, "K"),
     spec!(Some('m'), Some("average-rate-window"), Some(true), "m"),
     spec!(Some('T'), Some("buffer-percent"), None, "T"),
+    spec!(Some('I'), Some("fineta"), None, "I"),
+    spec!(Some('A'), Some("last-written"), Some(true), "A"),
+    spec!(Some('E'), Some("skip-errors"), None, "E"),
+    spec!(Some('R'), Some("remote"), Some(true), "R"),
+    spec!(Some('c'), Some("cursor"), None, "c"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -78,13 +86,20 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -p, --progress         show a progress bar
   -t, --timer            show the elapsed time
   -e, --eta              show the estimated time left
+  -I, --fineta           show the local time the transfer should end (FIN 14:05:09)
   -r, --rate             show the rate
   -b, --bytes            show the bytes moved
+  -A, --last-written N   show the last N bytes written (copies the bytes to see them)
   -n, --numeric          print integer percentages (bytes with -b), one per line
   -q, --quiet            show nothing
   -f, --force            show progress even if standard error is not a terminal
   -W, --wait             show nothing until the first byte has moved
   -C, --no-splice        copy with read/write instead of the kernel paths
+  -E, --skip-errors      skip past read errors, writing zeros in their place (copies the
+                         bytes; twice: one warning per file instead of one per skip)
+  -R, --remote PID       change the -L -s -N -i -w -F and display options of the running
+                         splice pv PID (a message file in the temp directory)
+  -c, --cursor           (accepted; the line is redrawn with a carriage return)
   -s, --size SIZE        assume SIZE bytes in all (default: the files' sizes)
   -L, --rate-limit RATE  move at most RATE bytes per second (K, M, G suffixes)
   -i, --interval SEC     redraw every SEC seconds (default 1)
@@ -108,8 +123,9 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
                          (default 30)
   -T, --buffer-percent   show how full the output pipe is ({ 45%}): the bytes wait in
                          the kernel's pipe, not in a buffer of ours
-  -F, --format FORMAT    draw FORMAT: %p bar, %t time, %e ETA, %r rate, %a average rate,
-                         %b amount, %T pipe fill, %N name, %% a percent sign
+  -F, --format FORMAT    draw FORMAT: %p bar, %t time, %e ETA, %I finish time, %r rate,
+                         %a average rate, %b amount, %T pipe fill, %NA last N bytes,
+                         %N name, %% a percent sign (and pv's %{timer}-style long forms)
   -h, --help             show this help and exit
   -V, --version          show version information and exit
 
@@ -124,6 +140,7 @@ struct Opts {
     limit: Option<u64>,
     pidfile: Option<String>,
     watch: Option<watch::Target>,
+    remote: Option<u32>,
 }
 
 fn usage_error(msg: &str) -> u8 {
@@ -143,6 +160,9 @@ pub fn main(args: &[OsString]) -> u8 {
         Ok(None) => return 0,
         Err(msg) => return usage_error(&msg),
     };
+    if let Some(pid) = o.remote {
+        return remote::send(pid, args);
+    }
     if operands.is_empty() {
         operands.push("-".into());
     }
@@ -162,6 +182,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
         limit: None,
         pidfile: None,
         watch: None,
+        remote: None,
     };
     let mut stop_at_size = false;
     let mut any = false;
@@ -189,6 +210,22 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "d" => o.watch = Some(watch::parse(v)?),
             "K" => o.transfer.direct = true,
             "T" => (look.buffer, any) = (true, true),
+            "I" => (look.fineta, any) = (true, true),
+            "A" => {
+                let n: usize = v
+                    .parse()
+                    .map_err(|_| format!("{v}: integer argument expected"))?;
+                (look.last_written, any) = (n.min(256), n > 0 || any);
+            }
+            "E" => o.transfer.skip_errors = o.transfer.skip_errors.saturating_add(1),
+            "R" => {
+                let pid: u32 = v
+                    .parse()
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| format!("{v}: integer argument expected"))?;
+                o.remote = Some(pid);
+            }
             "m" => {
                 let s: u64 = v
                     .parse()
@@ -250,6 +287,10 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             (full.progress, full.timer, full.eta, full.rate, full.bytes);
     }
     look.lines = o.transfer.line_sep.is_some();
+    o.transfer.last_written = match &look.format {
+        Some(f) => format::last_written_len(f),
+        None => look.last_written,
+    };
     if stop_at_size {
         o.transfer.stop_at = look.size;
     }
@@ -291,9 +332,12 @@ fn run(mut o: Opts, operands: &[OsString]) -> u8 {
     }
     let show = !o.quiet && (o.force || o.look.numeric || io::stderr().is_terminal());
     let meter = show.then(|| Meter::start(o.look.clone()));
+    let rate = Arc::new(AtomicU64::new(o.limit.unwrap_or(0)));
+    remote::listen(rate.clone(), meter.as_ref());
     let counter = Counter {
         meter: meter.as_ref(),
-        limit: o.limit.map(|r| (r, Instant::now())),
+        rate: &rate,
+        paced: (o.limit.unwrap_or(0), Instant::now(), 0),
         moved: 0,
     };
     if let Some(p) = &o.pidfile {

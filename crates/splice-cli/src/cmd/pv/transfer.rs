@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use splicekit::{copy_with, CopyOptions, FdInfo, FdKind, Side, Strategy};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::lines::{copy_through, Memory};
 use super::meter::Meter;
 use crate::util::{strerror, Tail};
 
@@ -19,7 +22,7 @@ pub fn copy_counted(
     input: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
     opts: &CopyOptions,
-    chunk: u64,
+    chunk: &dyn Fn() -> u64,
     limit: Option<u64>,
     tick: &mut dyn FnMut(u64),
     tail: &mut Tail,
@@ -40,7 +43,7 @@ pub fn copy_counted(
     let mut shared_end = 0u64;
     let mut moved = 0u64;
     loop {
-        let chunk = start_limit.map_or(chunk, |l| chunk.min(l - moved));
+        let chunk = start_limit.map_or(chunk(), |l| chunk().min(l - moved));
         if chunk == 0 {
             return check_shared(input, out, shared_end, pos);
         }
@@ -92,21 +95,24 @@ fn check_shared(
     })
 }
 
-/// Counts the bytes for the display and holds the rate down to `-L`.
+/// Counts the bytes for the display and holds the rate down to `-L` (which `-R` may change
+/// while the transfer runs).
 pub(super) struct Counter<'a> {
     pub(super) meter: Option<&'a Meter>,
-    pub(super) limit: Option<(u64, Instant)>,
+    /// The rate limit in force (0: none), shared with the `-R` listener.
+    pub(super) rate: &'a AtomicU64,
+    /// The limit the pacing below started from, when it started, and the count then.
+    pub(super) paced: (u64, Instant, u64),
     pub(super) moved: u64,
 }
 
 impl Counter<'_> {
-    /// Bytes per engine call: 1 MiB, or about 1/20 s worth under a rate limit.
     /// Bytes per engine call: 1 MiB, or 1/20 s worth under a rate limit (down to one byte),
     /// so that every redraw at a low rate shows the bytes, rate and ETA moving (pv 1.9).
-    fn chunk(&self) -> u64 {
-        match self.limit {
-            Some((r, _)) => (r / 20).clamp(1, 1 << 20),
-            None => 1 << 20,
+    pub(super) fn chunk(rate: &AtomicU64) -> u64 {
+        match rate.load(Ordering::Relaxed) {
+            0 => 1 << 20,
+            r => (r / 20).clamp(1, 1 << 20),
         }
     }
 
@@ -115,9 +121,15 @@ impl Counter<'_> {
         if let Some(m) = self.meter {
             m.add(n);
         }
-        if let Some((rate, t0)) = self.limit {
+        let rate = self.rate.load(Ordering::Relaxed);
+        if rate != self.paced.0 {
+            // A new limit (from -R) paces from here on.
+            self.paced = (rate, Instant::now(), self.moved);
+        }
+        if rate > 0 {
             // Sleep until the bytes moved so far are due.
-            let due = Duration::from_secs_f64(self.moved as f64 / rate as f64);
+            let (_, t0, base) = self.paced;
+            let due = Duration::from_secs_f64((self.moved - base) as f64 / rate as f64);
             if let Some(wait) = due.checked_sub(t0.elapsed()) {
                 std::thread::sleep(wait);
             }
@@ -154,6 +166,17 @@ pub(super) struct Transfer {
     pub line_sep: Option<u8>,
     /// `-K`: open named inputs with `O_DIRECT` (quietly without it where refused).
     pub direct: bool,
+    /// `-E` given this many times: skip past read errors.
+    pub skip_errors: u8,
+    /// `-A N` (or `%NA` in `-F`): keep the last N bytes written for the display.
+    pub last_written: usize,
+}
+
+impl Transfer {
+    /// Whether the bytes must pass through memory (`-l`, `-0`, `-A`, `-E`).
+    fn through_memory(&self) -> bool {
+        self.line_sep.is_some() || self.skip_errors > 0 || self.last_written > 0
+    }
 }
 
 pub(super) fn copy_all(t: &Transfer, operands: &[OsString], mut c: Counter<'_>) -> u8 {
@@ -188,16 +211,33 @@ pub(super) fn copy_all(t: &Transfer, operands: &[OsString], mut c: Counter<'_>) 
                 }
             }
         };
-        let chunk = c.chunk();
+        let rate = c.rate;
+        let meter = c.meter;
         let mut count = |n: u64| {
             c.add(n);
             if sync {
                 let _ = rustix::fs::fdatasync(out);
             }
         };
-        let r = match t.line_sep {
-            Some(sep) => super::lines::copy_lines(input, out, sep, left, &mut count),
-            None => copy_counted(input, out, &opts, chunk, left, &mut count, &mut tail),
+        let r = if t.through_memory() {
+            let how = Memory {
+                sep: t.line_sep,
+                skip_errors: t.skip_errors,
+                name: &shown,
+            };
+            let mut seen = |b: &[u8]| {
+                if let Some(m) = meter.filter(|_| t.last_written > 0) {
+                    m.wrote(b, t.last_written);
+                }
+            };
+            copy_through(input, out, how, left, &mut count, &mut seen).map(|skipped| {
+                if skipped {
+                    status |= 16;
+                }
+            })
+        } else {
+            let chunk = || Counter::chunk(rate);
+            copy_counted(input, out, &opts, &chunk, left, &mut count, &mut tail)
         };
         if let Err(e) = r {
             match e.side() {

@@ -1,0 +1,235 @@
+//! pv's `-E`, `-A`, `-I`, `-R` and `-c`: against the system's pv 1.6.20 where it gives the
+//! pv 1.9 answer, and against pv 1.9's documented behaviour (written here) otherwise.
+
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// (stdout, stderr, status) of `script` run in `d`.
+fn run(script: &str, d: &Dir) -> (Vec<u8>, String, Option<i32>) {
+    let o = sh(script, d.path());
+    (
+        o.stdout,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        o.status.code(),
+    )
+}
+
+/// The display lines a run drew (split at `\r` and `\n`, blank ones left out).
+fn drawn(err: &str) -> Vec<String> {
+    err.split(['\r', '\n'])
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `-E`: a read error is skipped past, zeros written in its place, pv's messages and exit
+/// status 16. Read errors are injected with strace on the file's own reads.
+#[test]
+fn skip_errors_writes_zeros_where_reads_failed() {
+    if !have_strace() {
+        return;
+    }
+    let d = Dir::new();
+    let content = data(10_000);
+    d.file("f", &content);
+    let inject = |n: u32, t: &str| {
+        format!(
+            "strace -f -o /dev/null -P \"$PWD/f\" -e trace=read \
+             -e inject=read:error=EIO:when=1..{n} {t} f"
+        )
+    };
+    // Three failed reads in a row at the start: three one-byte skips.
+    let (out, err, st) = run(&inject(3, "$S pv -E"), &d);
+    let mut want = vec![0u8; 3];
+    want.extend_from_slice(&content[3..]);
+    assert_eq!(sha(&out), sha(&want));
+    assert_eq!(
+        err,
+        "pv: f: warning: read errors detected: Input/output error\n\
+         pv: f: skipped past read error: 0 - 1 (1 B)\n\
+         pv: f: skipped past read error: 1 - 2 (1 B)\n\
+         pv: f: skipped past read error: 2 - 3 (1 B)\n"
+    );
+    assert_eq!(st, Some(16));
+    // -EE: the one warning, no line per skip.
+    let (out, err, st) = run(&inject(3, "$S pv -EE"), &d);
+    assert_eq!(sha(&out), sha(&want));
+    assert_eq!(
+        err,
+        "pv: f: warning: read errors detected: Input/output error\n"
+    );
+    assert_eq!(st, Some(16));
+    // Without -E the first error ends the file.
+    let (out, err, st) = run(&inject(1, "$S pv"), &d);
+    assert!(out.is_empty());
+    assert_eq!(err, "pv: f: read failed: Input/output error\n");
+    assert_eq!(st, Some(16));
+    // Fourteen in a row: the skips grow (1, then 2, then doubling) and end on multiples of
+    // their size, exactly as pv 1.6.20 (with -C, as it splices otherwise) skips them.
+    if have("pv", "compared against pv 1.6.20") {
+        let ours = run(&inject(14, "$S pv -E"), &d);
+        let pv = run(&inject(14, "pv -C -E"), &d);
+        assert_eq!(sha(&ours.0), sha(&pv.0));
+        assert_eq!((&ours.1, ours.2), (&pv.1, pv.2));
+        assert!(ours.1.ends_with("24 - 32 (8 B)\n"), "{}", ours.1);
+    }
+    // Without errors -E changes nothing, at the boundary sizes.
+    for n in SIZES {
+        let c = data(n);
+        d.file("g", &c);
+        let (out, err, st) = run("$S pv -q -E g | cat", &d);
+        assert_eq!((sha(&out), err.as_str(), st), (sha(&c), "", Some(0)), "{n}");
+    }
+}
+
+/// `-A N`: the last N bytes written, unprintable ones as `.`; the bytes unchanged.
+#[test]
+fn last_written_shows_the_end_of_the_output() {
+    let d = Dir::new();
+    // pv 1.9's own test: a slow sequence, watched by a second pv.
+    let (out, err, st) = run(
+        "seq -w 3 1 100 | $S pv -qL 200 | $S pv -f -A 16 -i 0.2 2>err; cat err >&2",
+        &d,
+    );
+    assert_eq!(st, Some(0));
+    let want: String = (3..=100).map(|i| format!("{i:03}\n")).collect();
+    assert_eq!(sha(&out), sha(want.as_bytes()));
+    let lines = drawn(&err);
+    let distinct: std::collections::BTreeSet<_> = lines.iter().collect();
+    assert!(distinct.len() > 5, "{lines:?}");
+    assert_eq!(lines.last().map(|l| l.trim()), Some("097.098.099.100."));
+    // In a format string, with the other fields; before 16 bytes, dots fill the rest.
+    let (_, err, _) = run("printf 'ab\\tc' | $S pv -f -F '%b|%6A|'", &d);
+    assert_eq!(
+        drawn(&err).last().map(String::as_str),
+        Some("4.00  B|..ab.c|")
+    );
+}
+
+/// `-I`: `FIN` and the local clock time the transfer should end, as `date` shows it;
+/// the date too when that is more than six hours away.
+#[test]
+fn fineta_shows_the_local_finish_time() {
+    let d = Dir::new();
+    let check = |tz: &str| {
+        let (_, err, st) = run(
+            &format!(
+                "export TZ={tz}; date +%s >start; dd if=/dev/zero bs=100 count=1 2>/dev/null \
+                 | $S pv -f -I -s 100 -i 0.1 -L 25 >/dev/null; date +%s >end"
+            ),
+            &d,
+        );
+        assert_eq!(st, Some(0));
+        let lines = drawn(&err);
+        assert!(!lines.is_empty());
+        let at = |f: &str| {
+            let s = std::fs::read_to_string(d.path().join(f)).unwrap();
+            s.trim().parse::<i64>().unwrap()
+        };
+        let (t0, t1) = (at("start"), at("end"));
+        for l in &lines {
+            let hms = l
+                .trim()
+                .strip_prefix("FIN ")
+                .unwrap_or_else(|| panic!("{l:?}"));
+            assert_eq!(hms.len(), 8, "{l:?}");
+            // The estimate lies between the start and a little after the end.
+            let o = sh(
+                &format!(
+                    "export TZ={tz}; for t in $(seq {} {}); do date -d @$t +%T; done",
+                    t0,
+                    t1 + 3
+                ),
+                d.path(),
+            );
+            let times = String::from_utf8_lossy(&o.stdout).into_owned();
+            assert!(times.lines().any(|t| t == hms), "{hms} not in {times}");
+        }
+        lines.len()
+    };
+    assert!(check("UTC") >= 3);
+    check("Asia/Tokyo");
+    // More than six hours away: the date as well.
+    let (_, err, _) = run(
+        "head -c 1000 /dev/zero | timeout 2 $S pv -f -I -s 1G -i 0.5 -L 1000 >/dev/null",
+        &d,
+    );
+    let l = drawn(&err).into_iter().last().unwrap_or_default();
+    let when = l
+        .trim()
+        .strip_prefix("FIN ")
+        .unwrap_or_else(|| panic!("{l:?}"));
+    assert_eq!(when.len(), 19, "YYYY-MM-DD HH:MM:SS: {l:?}");
+}
+
+/// `-R PID`: a running `splice pv` takes new options — the rate limit (the transfer that
+/// would take minutes ends in seconds) and the display (a new name and switches).
+#[test]
+fn remote_changes_a_running_pv() {
+    let d = Dir::new();
+    let content = data(3 << 20);
+    d.file("big", &content);
+    let t0 = Instant::now();
+    let (out, err, st) = run(
+        "$S pv -f -b -i 0.1 -L 20K big >out 2>err & p=$!; sleep 0.5; \
+         $S pv -R $p -N fast -b -r -L 100M; echo \"sent $?\"; wait $p; echo \"pv $?\"; cat err >&2",
+        &d,
+    );
+    assert_eq!(st, Some(0));
+    assert_eq!(String::from_utf8_lossy(&out), "sent 0\npv 0\n", "{err}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "at 20 KiB/s the 3 MiB would take 150 s"
+    );
+    let got = std::fs::read(d.path().join("out")).unwrap();
+    assert_eq!(sha(&got), sha(&content));
+    let lines = drawn(&err);
+    let last = lines.last().cloned().unwrap_or_default();
+    assert!(
+        last.starts_with("     fast:") && last.contains("B/s]"),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| !l.contains("fast")), "{lines:?}");
+    // A process that does not exist, and one that is not a splice pv.
+    let (_, err, st) = run("$S pv -R 999999999 -L 1M", &d);
+    assert_eq!(
+        (err.as_str(), st),
+        ("pv: 999999999: No such process\n", Some(1))
+    );
+    let (_, err, st) = run("sleep 5 & $S pv -R $! -L 1M; s=$?; kill $!; exit $s", &d);
+    assert!(
+        err.ends_with("message not taken (is it a running splice pv?)\n"),
+        "{err}"
+    );
+    assert_eq!(st, Some(1));
+    assert!(
+        !std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .any(
+                |e| e.file_name().to_string_lossy().contains("splice-pv-remote")
+                    && e.file_name()
+                        .to_string_lossy()
+                        .ends_with(&format!(".{}", std::process::id()))
+            ),
+        "no message file left behind"
+    );
+}
+
+/// `-c` is accepted (the line is redrawn in place as without it), and `-n -t` prefixes the
+/// elapsed seconds as pv does.
+#[test]
+fn cursor_and_numeric_timer() {
+    let d = Dir::new();
+    d.file("z", &[0u8; 300]);
+    let (out, err, st) = run("$S pv -f -c -b z | wc -c", &d);
+    assert_eq!((String::from_utf8_lossy(&out).trim(), st), ("300", Some(0)));
+    assert_eq!(drawn(&err).last().map(|l| l.trim()), Some("300  B"));
+    let (_, err, st) = run("$S pv -f -n -t -s 300 z >/dev/null", &d);
+    assert_eq!(st, Some(0));
+    let last = drawn(&err).pop().unwrap_or_default();
+    let (secs, pct) = last.split_once(' ').unwrap_or_else(|| panic!("{last:?}"));
+    assert!(secs.parse::<f64>().is_ok() && secs.split('.').nth(1).map(str::len) == Some(4));
+    assert_eq!(pct, "100");
+}
