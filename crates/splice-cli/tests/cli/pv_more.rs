@@ -217,8 +217,73 @@ fn remote_changes_a_running_pv() {
     );
 }
 
-/// `-c` is accepted (the line is redrawn in place as without it), and `-n -t` prefixes the
-/// elapsed seconds as pv does.
+/// `-c` on a terminal: three meters of one pipeline keep a row each, below the line where
+/// the pipeline started, and the shell's next output comes below all three.
+#[test]
+fn cursor_gives_each_meter_of_a_pipeline_its_own_row() {
+    if !have("tmux", "a terminal screen") {
+        return;
+    }
+    let d = Dir::new();
+    d.file("z", &[0u8; 3000]);
+    let sock = d.path().join("tmux.sock");
+    let tm = |args: &str| sh(&format!("tmux -S {} {args}", sock.display()), d.path());
+    tm(&format!(
+        "new-session -d -x 100 -y 12 \"cd {}; bash --norc --noprofile\"",
+        d.path().display()
+    ));
+    tm(
+        "send-keys '$S pv -c -N one -L 2000 -i 0.2 z | $S pv -c -N two -i 0.2 | \
+        $S pv -c -N three -i 0.2 > /dev/null; echo after' Enter",
+    );
+    let mut screen = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        screen = String::from_utf8_lossy(&tm("capture-pane -p").stdout).into_owned();
+        if screen.lines().any(|l| l == "after") {
+            break;
+        }
+    }
+    tm("kill-server");
+    let rows: Vec<&str> = screen.lines().collect();
+    // The typed command may wrap; the meters' rows come right below it, "after" below them.
+    let after = rows
+        .iter()
+        .position(|l| *l == "after")
+        .unwrap_or_else(|| panic!("{screen}"));
+    let top = after.checked_sub(4).unwrap_or_else(|| panic!("{screen}"));
+    assert!(rows[top].ends_with("echo after"), "{screen}");
+    let mut names: Vec<&str> = rows[top + 1..top + 4]
+        .iter()
+        .map(|l| l.split(':').next().unwrap_or("").trim())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["one", "three", "two"], "{screen}");
+    assert_eq!(rows[top + 4], "after", "{screen}");
+    for l in &rows[top + 1..top + 4] {
+        assert!(
+            l.contains("2.93KiB"),
+            "every meter saw all 3000 bytes: {screen}"
+        );
+    }
+    assert!(
+        rows[top + 1..top + 4].iter().any(|l| l.ends_with("] 100%")),
+        "{screen}"
+    );
+    let left = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("splice-pv-cursor")
+        })
+        .count();
+    assert_eq!(left, 0, "the last meter removes the shared row file");
+}
+
+/// `-c` without a terminal draws as without it; `-n -t` prefixes the elapsed seconds as pv
+/// does.
 #[test]
 fn cursor_and_numeric_timer() {
     let d = Dir::new();

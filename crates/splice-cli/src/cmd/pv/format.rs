@@ -205,7 +205,7 @@ fn progress(look: &Look, now: &Reading, width: usize, sides: bool) -> String {
             let Some(area) = width.checked_sub(side_cols).filter(|&a| a >= 3) else {
                 return String::new();
             };
-            format!("{open}{}{close}", bar(look, now.bytes, now.elapsed, area))
+            format!("{open}{}{close}", bar(now.moves, area))
         }
     }
 }
@@ -295,6 +295,7 @@ mod tests {
             avg: 512.0,
             done: false,
             last: b"ab\ncd".to_vec(),
+            moves: 30,
         }
     }
 
@@ -325,6 +326,9 @@ mod tests {
         };
         assert_eq!(render("%e|", &look, &done, 60), "           |");
         assert_eq!(render("[%p]", &look, &done, 12), "[[==>] 100%]");
+        // Unknown size: the indicator 60% of the way (30 moving redraws, 2% each).
+        let unknown = Look::default();
+        assert_eq!(render("%p", &unknown, &now, 15), "[      <=>    ]");
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Look {
     pub fineta: bool,
     /// `-A N`: the last N bytes written (0: not shown).
     pub last_written: usize,
+    /// `-c`: draw on a row of our own with cursor positioning.
+    pub cursor: bool,
 }
 
 impl Look {
@@ -170,11 +172,18 @@ impl Drop for Meter {
 fn display(s: &State) {
     let start = Instant::now();
     let mut look = s.look.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut cursor = if look.cursor && !look.numeric {
+        super::cursor::Cursor::take()
+    } else {
+        None
+    };
     let mut first: Option<Instant> = None;
     let (mut last_bytes, mut last_t) = (0u64, start);
     let window = look.window.unwrap_or(Duration::from_secs(30));
     let mut history: std::collections::VecDeque<(Instant, u64)> = Default::default();
     let mut drawn = false;
+    // Redraws that saw bytes move: the unknown-size indicator steps 2% on each (pv).
+    let mut moves = 0u32;
     loop {
         let done = {
             let g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -212,7 +221,11 @@ fn display(s: &State) {
                 _ => bytes as f64 / elapsed.as_secs_f64().max(1e-9),
             };
             let last = s.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if rate > 0.0 {
+                moves = moves.wrapping_add(1);
+            }
             let now = Reading {
+                moves,
                 bytes,
                 elapsed,
                 rate,
@@ -224,6 +237,9 @@ fn display(s: &State) {
             let mut err = std::io::stderr().lock();
             let _ = if look.numeric {
                 writeln!(err, "{line}")
+            } else if let Some(c) = cursor.as_mut() {
+                c.draw(&line);
+                Ok(())
             } else {
                 write!(err, "{line}\r")
             };
@@ -231,7 +247,9 @@ fn display(s: &State) {
         }
         (last_bytes, last_t) = (bytes, now);
         if done {
-            if drawn && !look.numeric {
+            if let Some(c) = cursor.take() {
+                c.finish();
+            } else if drawn && !look.numeric {
                 let _ = writeln!(std::io::stderr());
             }
             return;
@@ -268,6 +286,8 @@ pub struct Reading {
     pub done: bool,
     /// The last bytes written (`-A`).
     pub last: Vec<u8>,
+    /// How many redraws saw bytes move (places the indicator of a bar of unknown size).
+    pub moves: u32,
 }
 
 /// One display line, `cols` wide at most.
@@ -314,12 +334,13 @@ pub(super) fn amount(look: &Look, v: f64, suffix: &str) -> String {
     }
 }
 
-/// The inside of a bar of unknown size, `w` columns: a `<=>` moving across and back.
-pub(super) fn bar(_look: &Look, _bytes: u64, elapsed: Duration, w: usize) -> String {
-    let w = w.max(3);
-    let span = w - 3;
-    let step = elapsed.as_secs() as usize % (2 * span).max(1);
-    let pos = if step > span { 2 * span - step } else { step };
+/// The inside of a bar of unknown size, `w` columns: a `<=>` that moves 2% of the way on
+/// each redraw that saw bytes move, across and back (pv).
+pub(super) fn bar(moves: u32, w: usize) -> String {
+    let span = w.max(3) - 3;
+    let p = (moves as usize * 2) % 200;
+    let p = if p > 100 { 200 - p } else { p };
+    let pos = span * p / 100;
     format!("{}<=>{}", " ".repeat(pos), " ".repeat(span - pos))
 }
 
@@ -442,6 +463,7 @@ mod tests {
             avg: 25.0 * 1048576.0,
             done: false,
             last: Vec::new(),
+            moves: 0,
         };
         let l = render(&look, &now, 80);
         assert!(l.starts_with("50.0MiB 0:00:02 [25.0MiB/s] [="), "{l}");

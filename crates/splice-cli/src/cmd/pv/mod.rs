@@ -15,6 +15,7 @@ use splicekit::{FdInfo, FdKind};
 use super::getopt::{self, Spec};
 use crate::util::{parse_pv_size, strerror};
 
+mod cursor;
 mod format;
 mod lines;
 pub mod meter;
@@ -99,7 +100,8 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
                          bytes; twice: one warning per file instead of one per skip)
   -R, --remote PID       change the -L -s -N -i -w -F and display options of the running
                          splice pv PID (a message file in the temp directory)
-  -c, --cursor           (accepted; the line is redrawn with a carriage return)
+  -c, --cursor           draw on a terminal row of its own (cursor positioning), so the
+                         meters of one pipeline each keep a line
   -s, --size SIZE        assume SIZE bytes in all (default: the files' sizes)
   -L, --rate-limit RATE  move at most RATE bytes per second (K, M, G suffixes)
   -i, --interval SEC     redraw every SEC seconds (default 1)
@@ -197,6 +199,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "n" => look.numeric = true,
             "q" => o.quiet = true,
             "f" => o.force = true,
+            "c" => look.cursor = true,
             "W" => look.wait_first = true,
             "C" => o.transfer.copy_only = true,
             "a" => (look.average, any) = (true, true),
