@@ -298,3 +298,32 @@ fn cursor_and_numeric_timer() {
     assert!(secs.parse::<f64>().is_ok() && secs.split('.').nth(1).map(str::len) == Some(4));
     assert_eq!(pct, "100");
 }
+
+/// pv 1.9's `-o FILE` (write there instead of stdout) and `-X` (discard), byte-exact at the
+/// boundary sizes; an output that cannot be created is an open failure (status 2).
+#[test]
+fn output_file_and_discard() {
+    let d = Dir::new();
+    for n in SIZES {
+        let c = data(n);
+        d.file("in", &c);
+        let (out, err, st) = run("$S pv -q -o got in", &d);
+        assert_eq!((out.len(), err.as_str(), st), (0, "", Some(0)), "{n}");
+        assert_eq!(
+            sha(&std::fs::read(d.path().join("got")).unwrap()),
+            sha(&c),
+            "{n}"
+        );
+        let (out, err, st) = run("$S pv -f -n -b -X in", &d);
+        assert_eq!((out.len(), st), (0, Some(0)), "{n}");
+        assert_eq!(
+            drawn(&err).last().map(String::as_str),
+            Some(&*n.to_string())
+        );
+    }
+    let (_, err, st) = run("$S pv -q -o no/such/dir in", &d);
+    assert_eq!(
+        (err.as_str(), st),
+        ("pv: no/such/dir: No such file or directory\n", Some(2))
+    );
+}

@@ -75,6 +75,8 @@ pub(super) const SPECS: &[Spec] = &[
     spec!(Some('E'), Some("skip-errors"), None, "E"),
     spec!(Some('R'), Some("remote"), Some(true), "R"),
     spec!(Some('c'), Some("cursor"), None, "c"),
+    spec!(Some('o'), Some("output"), Some(true), "o"),
+    spec!(Some('X'), Some("discard"), None, "X"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -118,6 +120,8 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -Y, --sync             fdatasync a file output after each chunk
   -B, --buffer-size N    (accepted; the bytes wait in the kernel's pipes, not in a buffer)
   -P, --pidfile FILE     write the process ID to FILE while running
+  -o, --output FILE      write to FILE (created or truncated) instead of standard output
+  -X, --discard          move the bytes into /dev/null instead of standard output
   -d, --watchfd PID[:FD] show how far process PID has got in its file FD (default: its
                          first regular file) instead of moving anything
   -K, --direct-io        open FILEs with O_DIRECT (where the file system allows it)
@@ -143,6 +147,8 @@ struct Opts {
     pidfile: Option<String>,
     watch: Option<watch::Target>,
     remote: Option<u32>,
+    /// `-o FILE`, or `/dev/null` for `-X`.
+    output: Option<String>,
 }
 
 fn usage_error(msg: &str) -> u8 {
@@ -185,6 +191,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
         pidfile: None,
         watch: None,
         remote: None,
+        output: None,
     };
     let mut stop_at_size = false;
     let mut any = false;
@@ -200,6 +207,8 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "q" => o.quiet = true,
             "f" => o.force = true,
             "c" => look.cursor = true,
+            "o" => o.output = Some(v.to_string()),
+            "X" => o.output = Some("/dev/null".into()),
             "W" => look.wait_first = true,
             "C" => o.transfer.copy_only = true,
             "a" => (look.average, any) = (true, true),
@@ -349,7 +358,22 @@ fn run(mut o: Opts, operands: &[OsString]) -> u8 {
             return 2;
         }
     }
-    let status = copy_all(&o.transfer, operands, counter);
+    let output = match &o.output {
+        Some(p) => match File::create(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("pv: {}: {}", crate::quote::quote(p.as_ref()), strerror(&e));
+                return 2;
+            }
+        },
+        None => None,
+    };
+    let status = copy_all(
+        &o.transfer,
+        operands,
+        output.as_ref().map(File::as_fd),
+        counter,
+    );
     if let Some(p) = &o.pidfile {
         let _ = std::fs::remove_file(p);
     }

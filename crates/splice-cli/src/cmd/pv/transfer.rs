@@ -179,13 +179,18 @@ impl Transfer {
     }
 }
 
-pub(super) fn copy_all(t: &Transfer, operands: &[OsString], mut c: Counter<'_>) -> u8 {
+pub(super) fn copy_all(
+    t: &Transfer,
+    operands: &[OsString],
+    output: Option<BorrowedFd<'_>>,
+    mut c: Counter<'_>,
+) -> u8 {
     let mut opts = CopyOptions::zero_copy();
     if t.copy_only {
         opts.strategies = Some(vec![Strategy::ReadWrite]);
     }
     let (stdin, stdout) = (io::stdin(), io::stdout());
-    let out = stdout.as_fd();
+    let out = output.unwrap_or(stdout.as_fd());
     let sync = t.sync && FdInfo::of(out).is_ok_and(|i| i.kind == FdKind::File);
     let mut status = 0;
     let mut tail = Tail::default();
