@@ -47,6 +47,22 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
             assert!(json.contains(&row), "{row}");
         }
     }
+    for case in ["small-files-pipe", "small-files-null"] {
+        for method in [
+            "read/write per file (GNU 9.1)",
+            "splicekit::copy per file",
+            "gathered (splice cat)",
+        ] {
+            let row = format!("\"case\": \"{case}\", \"method\": \"{method}\"");
+            assert!(json.contains(&row), "{row}");
+        }
+    }
+    assert!(
+        !listing(d.path())
+            .iter()
+            .any(|n| n.starts_with("splice-bench-small")),
+        "the small files are removed"
+    );
     for case in ["relay-1", "relay-64"] {
         for method in ["tokio copy_bidirectional", "splice relay"] {
             let row = format!("\"case\": \"{case}\", \"method\": \"{method}\"");

@@ -237,7 +237,7 @@ fn tcp_pair() -> std::io::Result<(TcpStream, TcpStream)> {
 }
 
 /// Drains a pipe into /dev/null with splice, the way a zero-copy consumer would.
-fn splicing_reader(r: OwnedFd) -> JoinHandle<u64> {
+pub(super) fn splicing_reader(r: OwnedFd) -> JoinHandle<u64> {
     std::thread::spawn(move || {
         let Ok(null) = File::options().write(true).open("/dev/null") else {
             return 0;

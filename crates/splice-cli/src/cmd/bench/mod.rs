@@ -17,6 +17,7 @@ use super::gen::produce::{self, Content, How, Tuning};
 mod cases;
 mod relay;
 mod report;
+mod small;
 
 use cases::Case;
 pub use report::Row;
@@ -27,10 +28,10 @@ pub use report::Row;
     name = "splice bench",
     about = "Measure every copy path against read/write on generated data"
 )]
-struct Args {
+pub(super) struct Args {
     /// Bytes per run (K, M, G suffixes).
     #[arg(long, default_value = "512M", value_parser = parse_size)]
-    size: u64,
+    pub(super) size: u64,
     /// Bytes per run in the generator cases, which run 10-50x faster (K, M, G suffixes).
     #[arg(long, default_value = "4G", value_parser = parse_size)]
     gen_size: u64,
@@ -39,14 +40,15 @@ struct Args {
     relay_size: u64,
     /// Runs per method; the median is reported.
     #[arg(long, default_value_t = 3)]
-    runs: usize,
+    pub(super) runs: usize,
     /// Only these cases (file-pipe, file-file, pipe-pipe, file-tcp, tcp-tcp, gen-splice,
-    /// gen-read, pv, tee-1-pipe, tee-2-pipes, tee-4-pipes, tee-4-files, relay-1, relay-64).
+    /// gen-read, pv, tee-1-pipe, tee-2-pipes, tee-4-pipes, tee-4-files, small-files-pipe,
+    /// small-files-null, relay-1, relay-64).
     #[arg(long = "case")]
     cases: Vec<String>,
     /// Directory for the generated data (default: the temp dir).
     #[arg(long)]
-    dir: Option<PathBuf>,
+    pub(super) dir: Option<PathBuf>,
     /// Show pv's progress line on stderr (bytes moved by all runs so far).
     #[arg(long)]
     progress: bool,
@@ -179,7 +181,11 @@ fn run(a: &Args) -> std::io::Result<bool> {
         .into_iter()
         .filter(|(n, _)| a.cases.is_empty() || a.cases.iter().any(|c| c == n))
         .collect();
-    if selected.is_empty() && relays.is_empty() {
+    let smalls: Vec<(&str, bool)> = small::CASES
+        .into_iter()
+        .filter(|(n, _)| a.cases.is_empty() || a.cases.iter().any(|c| c == n))
+        .collect();
+    if selected.is_empty() && relays.is_empty() && smalls.is_empty() {
         return Err(std::io::Error::other(format!(
             "no such case: {}",
             a.cases.join(", ")
@@ -240,12 +246,18 @@ fn run(a: &Args) -> std::io::Result<bool> {
         ));
     }
     drop(meter);
+    if !smalls.is_empty() {
+        let (r, good) = small::run(&smalls, a)?;
+        rows.extend(r);
+        ok &= good;
+    }
     for (name, streams) in relays {
         let (r, good) = relay_case(name, streams, a)?;
         rows.extend(r);
         ok &= good;
     }
     let mut about: Vec<(&str, &str)> = Case::ALL.map(|c| (c.name(), c.about())).to_vec();
+    about.extend(small::CASES.map(|(n, _)| (n, small::about(n))));
     about.extend(relay::CASES.map(|(n, _)| (n, relay::ABOUT)));
     report::print_table(&rows, &about);
     if let Some(p) = &a.json {
@@ -491,7 +503,7 @@ fn tee_read_write(
     }
 }
 
-fn thread_cpu() -> Duration {
+pub(super) fn thread_cpu() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
