@@ -6,8 +6,13 @@
 # it to /dev/null and stops at exactly that count.
 # Then tee, meters, and relays: `splice relay` against socat (default and -b 131072) and the
 # same binary's tokio::io::copy_bidirectional strategy, client -> relay -> sink on 127.0.0.1.
+# Then the cost per input (ONLY=small): 10,000 files of 1 KiB into a pipe and into /dev/null,
+# system calls per operand, start-up on a 100-byte file, tee into one pipe, and one big file,
+# each against 15-line C loops built here with cc, and against uutils 0.12 and GNU cat HEAD
+# when they are (or can be) built into the cache ~/.cache/splice-peers: uutils by
+# `cargo install` (PEERS_UUTILS=0 skips it), GNU HEAD from git only with PEERS_GNU_HEAD=1.
 # Usage: scripts/peers.sh [SIZE_MIB] [GEN_GIB] (defaults 1024, 8); ONLY=relay (or cat, gen,
-# tee, pv) runs one section. Not part of the tests.
+# tee, pv, small) runs one section. Not part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1024}
@@ -131,4 +136,95 @@ hyperfine -N --warmup 1 --runs 7 --export-markdown "$table" \
 cat "$table"
 rm -f "$sink"
 $S bench --case relay-1 --case relay-64 --runs 5
+}
+
+run small && {
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/splice-peers
+mkdir -p "$cache"
+# The C loops: file -> private 1 MiB pipe -> stdout (GNU HEAD's and the engine's two hops), and
+# one pipe into another with plain blocking splices (what tee to one output must match).
+cat > "$cache/twohop.c" <<'C'
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int in = open(argv[1], O_RDONLY), p[2];
+    if (in < 0 || pipe(p)) return 1;
+    fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+    for (;;) {
+        ssize_t n = splice(in, 0, p[1], 0, 1 << 20, SPLICE_F_MORE);
+        if (n <= 0) return n < 0;
+        while (n > 0) { ssize_t k = splice(p[0], 0, 1, 0, n, SPLICE_F_MORE); if (k <= 0) return 1; n -= k; }
+    }
+}
+C
+cat > "$cache/pipeloop.c" <<'C'
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <unistd.h>
+int main(void) {
+    for (;;) {
+        ssize_t n = splice(0, 0, 1, 0, 1 << 20, 0);
+        if (n <= 0) return n < 0;
+    }
+}
+C
+cc -O2 -o "$cache/twohop" "$cache/twohop.c" && cc -O2 -o "$cache/pipeloop" "$cache/pipeloop.c"
+uu=$cache/uutils-0.12/bin
+if [ ! -x "$uu/uu_cat" ] && [ "${PEERS_UUTILS:-1}" = 1 ]; then
+  cargo install -q --root "$cache/uutils-0.12" uu_cat@0.12.0 uu_tee@0.12.0 uu_yes@0.12.0 \
+    || echo "uutils 0.12 could not be built; left out"
+fi
+gnuhead=$cache/coreutils-head/src/cat
+if [ ! -x "$gnuhead" ] && [ "${PEERS_GNU_HEAD:-0}" = 1 ]; then
+  ( cd "$cache" && rm -rf coreutils-head && git clone -q --depth 1 https://git.savannah.gnu.org/git/coreutils.git coreutils-head \
+    && cd coreutils-head && ./bootstrap --skip-po >/dev/null && ./configure -q >/dev/null && make -s src/cat ) \
+    || echo "GNU cat HEAD could not be built; left out"
+fi
+peer() { [ -x "$2" ] && printf -- '-n\0%s\0%s\0' "$1" "$3"; }
+small=$(mktemp -d -p /dev/shm splice-peers-small.XXXXXX)
+trap 'rm -rf "$small" "$data" "$table" "$counter"; kill $(jobs -p) 2>/dev/null || true' EXIT
+for i in $(seq -w 1 10000); do head -c 1024 "$data" > "$small/f$i"; done
+for into in "| $r" "> /dev/null"; do
+  echo
+  echo "== 10,000 files of 1 KiB $into"
+  extra=()
+  while IFS= read -r -d '' x; do extra+=("$x"); done < <(
+    peer "uutils cat 0.12" "$uu/uu_cat" "bash -c 'cd $small && $uu/uu_cat f* $into'"
+    peer "GNU cat HEAD" "$gnuhead" "bash -c 'cd $small && $gnuhead f* $into'")
+  hyperfine -N --warmup 2 --runs 11 --export-markdown "$table" \
+    -n "splice cat" "bash -c 'cd $small && $S cat f* $into'" \
+    -n "GNU cat 9.1" "bash -c 'cd $small && cat f* $into'" \
+    -n "uutils cat (Debian)" "bash -c 'cd $small && $uucat f* $into'" "${extra[@]}" >/dev/null
+  cat "$table"
+done
+echo
+echo "== system calls for 1,000 files of 1 KiB into /dev/null (strace -c -f)"
+for c in "$S cat" cat; do
+  n=$(cd "$small" && strace -c -f -o "$cache/strace.txt" $c $(ls | head -1000) > /dev/null; awk '/total/ {print $3}' "$cache/strace.txt")
+  echo "$c: $n calls"
+done
+head -c 100 "$data" > "$small/tiny"
+echo
+echo "== start-up: a 100-byte file"
+hyperfine -N --warmup 20 --runs 300 --export-markdown "$table" \
+  -n "splice cat" "$S cat $small/tiny" -n "GNU cat 9.1" "cat $small/tiny" >/dev/null
+cat "$table"
+echo
+echo "== tee into one pipe: ${size} MiB, splice cat FILE | TEE | splicing reader"
+hyperfine -N --warmup 2 --runs 11 --export-markdown "$table" \
+  -n "splice tee" "bash -c 'set -o pipefail; $S cat $data | $S tee | $r'" \
+  -n "C splice loop" "bash -c 'set -o pipefail; $S cat $data | $cache/pipeloop | $r'" >/dev/null
+cat "$table"
+echo
+echo "== one big file: ${size} MiB from tmpfs into a splicing reader, 31 runs"
+extra=()
+while IFS= read -r -d '' x; do extra+=("$x"); done < <(
+  peer "uutils cat 0.12" "$uu/uu_cat" "bash -c 'set -o pipefail; $uu/uu_cat $data | $r'"
+  peer "GNU cat HEAD" "$gnuhead" "bash -c 'set -o pipefail; $gnuhead $data | $r'")
+hyperfine -N --warmup 2 --runs 31 --export-markdown "$table" \
+  -n "splice cat" "bash -c 'set -o pipefail; $S cat $data | $r'" \
+  -n "C two-hop loop" "bash -c 'set -o pipefail; $cache/twohop $data | $r'" \
+  -n "GNU cat 9.1" "bash -c 'set -o pipefail; cat $data | $r'" "${extra[@]}" >/dev/null
+cat "$table"
 }
