@@ -327,3 +327,24 @@ fn output_file_and_discard() {
         ("pv: no/such/dir: No such file or directory\n", Some(2))
     );
 }
+
+/// `-n` without a size: pv's percentage climbs 2 on each redraw that saw bytes move (and
+/// stays on a redraw that saw none), as pv 1.6.20 and 1.9 print it; `-n -b` counts a slow
+/// pipe's bytes as they arrive.
+#[test]
+fn numeric_without_a_size_climbs_as_pvs() {
+    let d = Dir::new();
+    let script = "(printf hello; sleep 1.2; printf world) | $T -f -n -i 0.5 2>&1 >/dev/null";
+    let (out, _, st) = run(&script.replace("$T", "$S pv"), &d);
+    assert_eq!(
+        (String::from_utf8_lossy(&out).as_ref(), st),
+        ("2\n2\n4\n", Some(0))
+    );
+    if have("pv", "compared against pv 1.6.20") {
+        let (pv, _, _) = run(&script.replace("$T", "pv"), &d);
+        assert_eq!(out, pv);
+    }
+    // The bytes of a slow pipe are counted as they come, not when a chunk has gathered.
+    let (out, _, _) = run(&script.replace("$T", "$S pv -b"), &d);
+    assert_eq!(String::from_utf8_lossy(&out), "5\n5\n10\n");
+}

@@ -303,6 +303,12 @@ pub fn render(look: &Look, now: &Reading, cols: usize) -> String {
         };
         return match look.size {
             Some(sz) if !look.bytes => format!("{time}{}", pct(bytes, sz)),
+            // No size: pv's percentage climbs 2 on each redraw that saw bytes move, to 100
+            // and back down, so a gauge reading it keeps moving.
+            None if !look.bytes => {
+                let p = (now.moves as u64 * 2) % 200;
+                format!("{time}{}", if p > 100 { 200 - p } else { p })
+            }
             _ => format!("{time}{}", bytes * scale),
         };
     }

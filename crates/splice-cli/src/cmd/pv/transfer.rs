@@ -47,6 +47,9 @@ pub fn copy_counted(
         if chunk == 0 {
             return check_shared(input, out, shared_end, pos);
         }
+        // A pipe, socket or terminal: ask for what is there, so a slow producer's bytes are
+        // counted (and shown) as they come instead of once a whole chunk has gathered.
+        let chunk = if file { chunk } else { ready_len(input, chunk) };
         let step = CopyOptions {
             len: Some(chunk),
             followed_by: size.saturating_sub(pos + chunk) + opts.followed_by,
@@ -74,6 +77,22 @@ pub fn copy_counted(
             }
         }
     }
+}
+
+/// How much to ask of a non-file input: what it holds now (FIONREAD), at most `chunk`; when
+/// it holds nothing, wait until it is readable and look again — still nothing then is its
+/// end (or a kind without FIONREAD), and the whole `chunk` is asked.
+fn ready_len(input: BorrowedFd<'_>, chunk: u64) -> u64 {
+    for waited in [false, true] {
+        match rustix::io::ioctl_fionread(input) {
+            Ok(0) if !waited => {
+                let _ = splicekit::wait_ready(input, splicekit::Ready::Read);
+            }
+            Ok(n) if n > 0 => return n.min(chunk),
+            _ => return chunk,
+        }
+    }
+    chunk
 }
 
 /// At the end of a file moved in chunks: an error if it no longer holds the bytes shared
