@@ -171,7 +171,7 @@ int main(void) {
 C
 cc -O2 -o "$cache/twohop" "$cache/twohop.c" && cc -O2 -o "$cache/pipeloop" "$cache/pipeloop.c"
 uu=$cache/uutils-0.12/bin
-if [ ! -x "$uu/uu_cat" ] && [ "${PEERS_UUTILS:-1}" = 1 ]; then
+if [ ! -x "$uu/cat" ] && [ "${PEERS_UUTILS:-1}" = 1 ]; then
   cargo install -q --root "$cache/uutils-0.12" uu_cat@0.12.0 uu_tee@0.12.0 uu_yes@0.12.0 \
     || echo "uutils 0.12 could not be built; left out"
 fi
@@ -190,7 +190,7 @@ for into in "| $r" "> /dev/null"; do
   echo "== 10,000 files of 1 KiB $into"
   extra=()
   while IFS= read -r -d '' x; do extra+=("$x"); done < <(
-    peer "uutils cat 0.12" "$uu/uu_cat" "bash -c 'cd $small && $uu/uu_cat f* $into'"
+    peer "uutils cat 0.12" "$uu/cat" "bash -c 'cd $small && $uu/cat f* $into'"
     peer "GNU cat HEAD" "$gnuhead" "bash -c 'cd $small && $gnuhead f* $into'")
   hyperfine -N --warmup 2 --runs 11 --export-markdown "$table" \
     -n "splice cat" "bash -c 'cd $small && $S cat f* $into'" \
@@ -201,7 +201,7 @@ done
 echo
 echo "== system calls for 1,000 files of 1 KiB into /dev/null (strace -c -f)"
 for c in "$S cat" cat; do
-  n=$(cd "$small" && strace -c -f -o "$cache/strace.txt" $c $(ls | head -1000) > /dev/null; awk '/total/ {print $3}' "$cache/strace.txt")
+  n=$(cd "$small" && strace -c -f -o "$cache/strace.txt" $c $(ls | head -1000) > /dev/null; awk '/total/ {print $4}' "$cache/strace.txt")
   echo "$c: $n calls"
 done
 head -c 100 "$data" > "$small/tiny"
@@ -220,7 +220,7 @@ echo
 echo "== one big file: ${size} MiB from tmpfs into a splicing reader, 31 runs"
 extra=()
 while IFS= read -r -d '' x; do extra+=("$x"); done < <(
-  peer "uutils cat 0.12" "$uu/uu_cat" "bash -c 'set -o pipefail; $uu/uu_cat $data | $r'"
+  peer "uutils cat 0.12" "$uu/cat" "bash -c 'set -o pipefail; $uu/cat $data | $r'"
   peer "GNU cat HEAD" "$gnuhead" "bash -c 'set -o pipefail; $gnuhead $data | $r'")
 hyperfine -N --warmup 2 --runs 31 --export-markdown "$table" \
   -n "splice cat" "bash -c 'set -o pipefail; $S cat $data | $r'" \

@@ -93,9 +93,30 @@ fn errors_read_like_pv() {
     assert_eq!(out, b"abc");
     assert_eq!(err, "pv: /nonexistent: No such file or directory\n");
     assert_eq!(st, Some(2));
-    let (_, err, st) = run("$S pv -Z", &d);
-    assert!(err.starts_with("pv: invalid option -- 'Z'"), "{err}");
-    assert_eq!(st, Some(2));
+    // A bad command line is status 64 (pv 1.6.20 and 1.9).
+    let (_, err, st) = run("$S pv -j", &d);
+    assert!(err.starts_with("pv: invalid option -- 'j'"), "{err}");
+    assert_eq!(st, Some(64));
+    if have("pv", "compared against pv 1.6.20") {
+        assert_eq!(run("pv -j", &d).2, Some(64));
+        assert_eq!(run("pv -L abc", &d).2, Some(64));
+    }
+    assert_eq!(run("$S pv -L abc", &d).2, Some(64));
+    // An input that is the output file is skipped with status 4, the others copied; a
+    // pidfile that cannot be written is status 1.
+    d.file("b", b"xyz");
+    let (_, err, st) = run("$S pv -q a b >> b", &d);
+    assert_eq!(
+        (err.as_str(), st),
+        ("pv: input file is output file: b\n", Some(4))
+    );
+    assert_eq!(std::fs::read(d.path().join("b")).unwrap(), b"xyzabc");
+    if have("pv", "compared against pv 1.6.20") {
+        d.file("b", b"xyz");
+        let (_, pv_err, pv_st) = run("pv -q a b >> b", &d);
+        assert_eq!((pv_err.as_str(), pv_st), (err.as_str(), st));
+    }
+    assert_eq!(run("$S pv -q -P no/such/pid a", &d).2, Some(1));
     let (_, err, _) = run("$S pv -q a > /dev/full", &d);
     assert_eq!(err, "pv: write failed: No space left on device\n");
 }

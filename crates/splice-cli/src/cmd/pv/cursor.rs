@@ -91,7 +91,7 @@ impl Cursor {
         let height = tcgetwinsize(tty.as_fd()).map_or(24, |w| u32::from(w.ws_row).max(1));
         if rows.top + index > height {
             // No row left below: scroll the screen up one line, the meters' rows with it.
-            let _ = writeln!(&tty, "\x1b[{height};1H");
+            let _ = (&tty).write_all(format!("\x1b[{height};1H\n").as_bytes());
             rows.top = rows.top.saturating_sub(1).max(1);
         }
         rows.taken += 1;
@@ -110,10 +110,12 @@ impl Cursor {
         load(&mut self.state).unwrap_or_default()
     }
 
-    /// Draws `line` on this meter's row and clears the rest of it.
+    /// Draws `line` on this meter's row and clears the rest of it, in one write: pieces
+    /// written apart could land after another meter (or the shell) moved the cursor.
     pub fn draw(&mut self, line: &str) {
         let row = self.rows().top.max(1) + self.index;
-        let _ = write!(&self.tty, "\x1b[{row};1H{line}\x1b[K");
+        let frame = format!("\x1b[{row};1H{line}\x1b[K");
+        let _ = (&self.tty).write_all(frame.as_bytes());
     }
 
     /// Gives the row up; the last meter puts the cursor below all the rows.
@@ -122,7 +124,8 @@ impl Cursor {
         let mut rows = self.rows();
         rows.active = rows.active.saturating_sub(1);
         if rows.active == 0 {
-            let _ = write!(&self.tty, "\x1b[{};1H", rows.top.max(1) + rows.taken);
+            let below = format!("\x1b[{};1H", rows.top.max(1) + rows.taken);
+            let _ = (&self.tty).write_all(below.as_bytes());
             let _ = std::fs::remove_file(&self.path);
         } else {
             store(&mut self.state, rows);

@@ -136,7 +136,8 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -V, --version          show version information and exit
 
 Without -p -t -e -r -b the display shows all of them. Exit status: 0 on success, 2 if an
-input could not be opened, 16 if a transfer failed (combined as pv does).";
+input could not be opened, 4 if an input is the output file, 16 if a transfer failed
+(combined as pv does); 1 for a problem with -R or -P, 64 for a bad command line.";
 
 struct Opts {
     look: Look,
@@ -151,9 +152,10 @@ struct Opts {
     output: Option<String>,
 }
 
+/// A bad command line: pv exits 64 then (pv 1.6.20 and 1.9 alike).
 fn usage_error(msg: &str) -> u8 {
     eprintln!("pv: {msg}\nTry 'pv --help' for more information.");
-    2
+    64
 }
 
 /// Runs `pv` with `args`; returns the exit status.
@@ -355,7 +357,7 @@ fn run(mut o: Opts, operands: &[OsString]) -> u8 {
     if let Some(p) = &o.pidfile {
         if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
             eprintln!("pv: {}: {}", crate::quote::quote(p.as_ref()), strerror(&e));
-            return 2;
+            return 1; // pv: status 1 is a problem with -R or -P
         }
     }
     let output = match &o.output {

@@ -114,6 +114,19 @@ fn check_shared(
     })
 }
 
+/// Whether `input` is the regular file (or block device) `out` writes to, as pv checks.
+fn same_file(input: BorrowedFd<'_>, out: BorrowedFd<'_>) -> bool {
+    match (rustix::fs::fstat(input), rustix::fs::fstat(out)) {
+        (Ok(i), Ok(o)) => {
+            let kind = rustix::fs::FileType::from_raw_mode(i.st_mode);
+            let regular = matches!(kind, rustix::fs::FileType::RegularFile)
+                || matches!(kind, rustix::fs::FileType::BlockDevice);
+            regular && i.st_dev == o.st_dev && i.st_ino == o.st_ino
+        }
+        _ => false,
+    }
+}
+
 /// Counts the bytes for the display and holds the rate down to `-L` (which `-R` may change
 /// while the transfer runs).
 pub(super) struct Counter<'a> {
@@ -235,6 +248,12 @@ pub(super) fn copy_all(
                 }
             }
         };
+        if same_file(input, out) {
+            // Reading the file pv appends to would never end (pv: status 4, the file skipped).
+            eprintln!("pv: input file is output file: {}", name.to_string_lossy());
+            status |= 4;
+            continue;
+        }
         let rate = c.rate;
         let meter = c.meter;
         let mut count = |n: u64| {
