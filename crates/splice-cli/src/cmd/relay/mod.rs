@@ -24,7 +24,11 @@ use addr::{Endpoint, Listen};
     name = "splice relay",
     about = "Relay TCP or Unix stream connections from LISTEN to UPSTREAM without copying",
     after_help = "Addresses: PORT (on 127.0.0.1), HOST:PORT, [IPv6]:PORT or unix:/path.\n\
-                  Durations: 500ms, 30s, 2m, or a number of seconds."
+                  Durations: 500ms, 30s, 2m, or a number of seconds.\n\
+                  A connection that ends on an error (a reset or broken pipe on either side, a \
+                  timeout, a refused or timed-out connect upstream) is closed with a reset \
+                  (SO_LINGER 0) on the TCP sides still open, so no peer takes a cut-off stream \
+                  for a complete one."
 )]
 struct Args {
     /// Where to accept connections (PORT listens on loopback only).

@@ -2,11 +2,13 @@
 //! and the grace period after a stop.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use splicekit::tokio::{relay, Options, Path, SpliceStream};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::task::JoinSet;
@@ -23,6 +25,73 @@ enum Listener {
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+}
+
+impl Stream {
+    /// Closes the socket with `SO_LINGER {1, 0}`: a TCP peer sees a reset, not an EOF, so it
+    /// cannot take a cut-off stream for a complete one. (A Unix stream peer sees an EOF.)
+    fn abort(self) {
+        if let Stream::Tcp(s) = &self {
+            let _ = rustix::net::sockopt::set_socket_linger(s, Some(Duration::ZERO));
+        }
+    }
+}
+
+/// A stream that counts the bytes written into it and remembers whether it failed.
+struct Counted<'a, S> {
+    s: &'a mut S,
+    wrote: u64,
+    failed: bool,
+}
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin> Counted<'a, S> {
+    fn new(s: &'a mut S) -> Self {
+        Counted {
+            s,
+            wrote: 0,
+            failed: false,
+        }
+    }
+
+    fn note<T>(&mut self, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Err(_)) = &r {
+            self.failed = true;
+        }
+        r
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Counted<'_, S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut *self.s).poll_read(cx, buf);
+        self.note(r)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut *self.s).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            self.wrote += n as u64;
+        }
+        self.note(r)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut *self.s).poll_flush(cx);
+        self.note(r)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut *self.s).poll_shutdown(cx);
+        self.note(r)
+    }
 }
 
 impl Listener {
@@ -149,18 +218,27 @@ async fn handle(
     let to = &cfg.upstream;
     let upstream = match tokio::time::timeout(cfg.connect_timeout, connect(to)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return eprintln!("relay: {peer}: upstream {to}: connect: {}", strerror(&e)),
+        Ok(Err(e)) => {
+            client.abort();
+            return eprintln!("relay: {peer}: upstream {to}: connect: {}", strerror(&e));
+        }
         Err(_) => {
+            client.abort();
             let t = cfg.connect_timeout;
             return eprintln!("relay: {peer}: upstream {to}: connect: timed out after {t:?}");
         }
     };
-    let o = match (client, upstream) {
-        (Stream::Tcp(mut a), Stream::Tcp(mut b)) => pump(&mut a, &mut b, &cfg).await,
-        (Stream::Tcp(mut a), Stream::Unix(mut b)) => pump(&mut a, &mut b, &cfg).await,
-        (Stream::Unix(mut a), Stream::Tcp(mut b)) => pump(&mut a, &mut b, &cfg).await,
-        (Stream::Unix(mut a), Stream::Unix(mut b)) => pump(&mut a, &mut b, &cfg).await,
+    let (mut client, mut upstream) = (client, upstream);
+    let o = match (&mut client, &mut upstream) {
+        (Stream::Tcp(a), Stream::Tcp(b)) => pump(a, b, &cfg).await,
+        (Stream::Tcp(a), Stream::Unix(b)) => pump(a, b, &cfg).await,
+        (Stream::Unix(a), Stream::Tcp(b)) => pump(a, b, &cfg).await,
+        (Stream::Unix(a), Stream::Unix(b)) => pump(a, b, &cfg).await,
     };
+    if o.error.is_some() {
+        client.abort();
+        upstream.abort();
+    }
     let secs = t0.elapsed().as_secs_f64();
     let (up, down) = (o.up, o.down);
     match o.error {
@@ -184,19 +262,17 @@ where
 {
     if cfg.how == How::Copy {
         let path = "tokio::io::copy_bidirectional".to_string();
-        return match tokio::io::copy_bidirectional(a, b).await {
-            Ok((up, down)) => Outcome {
-                up,
-                down,
-                path,
-                error: None,
-            },
-            Err(e) => Outcome {
-                up: 0,
-                down: 0,
-                path,
-                error: Some(strerror(&e)),
-            },
+        // Counted here: copy_bidirectional's own counts are lost when it fails.
+        let (mut a, mut b) = (Counted::new(a), Counted::new(b));
+        let r = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+        return Outcome {
+            up: b.wrote,
+            down: a.wrote,
+            path,
+            error: r.err().map(|e| {
+                let who = if a.failed { "client" } else { "upstream" };
+                format!("{who}: {}", strerror(&e))
+            }),
         };
     }
     let opts = Options {

@@ -1,0 +1,116 @@
+//! `splice relay` as issue 16 asks operators to trust it, on plain std::net loopback sockets:
+//! an abort on one side is a reset on the other (byte counts checked by hash and in --log,
+//! both strategies).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use super::Relay;
+use crate::util::{data, sha};
+
+const BODY: usize = 500_000;
+
+/// Closes `s` with `SO_LINGER {1, 0}`: the peer gets a reset, not an EOF.
+fn abort(s: TcpStream) {
+    rustix::net::sockopt::set_socket_linger(&s, Some(Duration::ZERO)).unwrap();
+    drop(s);
+}
+
+/// A connection through the relay: (client end, upstream end), each with a 5 s read timeout.
+fn through(relay: &Relay, l: &TcpListener) -> (TcpStream, TcpStream) {
+    let c = TcpStream::connect(&relay.addr).unwrap();
+    let (s, _) = l.accept().unwrap();
+    for x in [&c, &s] {
+        x.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    }
+    (c, s)
+}
+
+/// Sends `BODY` bytes from `from` in a thread while `to` reads exactly that many; checks them
+/// by hash and hands `from` back.
+fn pass_body(from: TcpStream, to: &mut TcpStream) -> TcpStream {
+    let body = data(BODY);
+    let want = sha(&body);
+    let w = std::thread::spawn(move || {
+        let mut from = from;
+        from.write_all(&body).unwrap();
+        from
+    });
+    let mut got = vec![0; BODY];
+    to.read_exact(&mut got).unwrap();
+    assert_eq!(sha(&got), want);
+    w.join().unwrap()
+}
+
+/// What the next read on `s` gives: it must be a reset, not an EOF (nor a timeout).
+fn assert_reset(s: &mut TcpStream, what: &str) {
+    let mut b = [0u8; 16];
+    let r = s.read(&mut b);
+    assert!(
+        matches!(&r, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+        "{what}: {r:?}"
+    );
+}
+
+#[test]
+fn an_abort_on_either_side_is_a_reset_on_the_other_with_the_bytes_logged() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = l.local_addr().unwrap().to_string();
+    for strategy in ["splice", "copy"] {
+        let relay = Relay::start(&up, &["--strategy", strategy]);
+        // The upstream sends 500,000 bytes and resets.
+        let (mut c, s) = through(&relay, &l);
+        abort(pass_body(s, &mut c));
+        assert_reset(
+            &mut c,
+            &format!("{strategy}: client after the upstream's reset"),
+        );
+        let line = relay.wait_log(|l| l.contains(": upstream: "));
+        assert!(
+            line.contains("(up 0 down 500000 bytes"),
+            "{strategy}: {line}"
+        );
+        // The client sends 500,000 bytes and resets.
+        let (c, mut s) = through(&relay, &l);
+        abort(pass_body(c, &mut s));
+        assert_reset(
+            &mut s,
+            &format!("{strategy}: upstream after the client's reset"),
+        );
+        let line = relay.wait_log(|l| l.contains(": client: "));
+        assert!(
+            line.contains("(up 500000 down 0 bytes"),
+            "{strategy}: {line}"
+        );
+    }
+}
+
+#[test]
+fn a_refused_or_timed_out_upstream_resets_the_client() {
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = free.local_addr().unwrap().to_string();
+    drop(free);
+    let relay = Relay::start(&dead, &[]);
+    let mut c = TcpStream::connect(&relay.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_reset(&mut c, "refused upstream");
+    relay.wait_log(|l| l.contains("Connection refused"));
+
+    // An upstream whose backlog is full never completes the handshake.
+    use rustix::net::{bind, listen, socket, AddressFamily, SocketType};
+    let full = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    bind(&full, &any).unwrap();
+    listen(&full, 0).unwrap();
+    let addr = std::net::SocketAddr::try_from(rustix::net::getsockname(&full).unwrap()).unwrap();
+    let fillers: Vec<_> = (0..4)
+        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok())
+        .collect();
+    let relay = Relay::start(&addr.to_string(), &["--connect-timeout", "300ms"]);
+    let mut c = TcpStream::connect(&relay.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_reset(&mut c, "connect timeout");
+    relay.wait_log(|l| l.contains("timed out after 300ms"));
+    drop(fillers);
+}
