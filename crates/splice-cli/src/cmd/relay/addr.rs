@@ -47,8 +47,8 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Where to listen.
-pub struct Listen(Endpoint);
+/// Where to listen, and for a Unix socket, the device and inode of the file bound there.
+pub struct Listen(Endpoint, Option<(u64, u64)>);
 
 /// A bound, listening socket, not yet registered with a runtime.
 pub enum Bound {
@@ -73,12 +73,12 @@ impl Bound {
 
 impl Listen {
     pub fn parse(s: &str) -> Result<Listen, String> {
-        Endpoint::parse(s).map(Listen)
+        Endpoint::parse(s).map(|e| Listen(e, None))
     }
 
     /// One listener per worker: for TCP, `jobs` sockets on the same address with
     /// `SO_REUSEPORT` (a port 0 is fixed by the first); a Unix socket is bound once and shared.
-    pub fn bind(&self, jobs: usize) -> io::Result<Vec<Bound>> {
+    pub fn bind(&mut self, jobs: usize) -> io::Result<Vec<Bound>> {
         match &self.0 {
             Endpoint::Tcp(addr) => {
                 let mut addr = *addr;
@@ -101,6 +101,7 @@ impl Listen {
                     r => r?,
                 };
                 l.set_nonblocking(true)?;
+                self.1 = file_id(path);
                 let mut v = Vec::with_capacity(jobs);
                 for _ in 1..jobs {
                     v.push(Bound::Unix(l.try_clone()?));
@@ -111,12 +112,22 @@ impl Listen {
         }
     }
 
-    /// Removes the Unix socket file the relay created.
+    /// Removes the Unix socket file the relay created, if the path still names it: not a file
+    /// put there since, nor the socket of another relay that took the path over.
     pub fn cleanup(&self) {
-        if let Endpoint::Unix(p) = &self.0 {
-            let _ = std::fs::remove_file(p);
+        if let (Endpoint::Unix(p), Some(id)) = (&self.0, self.1) {
+            if file_id(p) == Some(id) {
+                let _ = std::fs::remove_file(p);
+            }
         }
     }
+}
+
+/// The device and inode of the socket file at `path` (not following a symlink).
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let m = std::fs::symlink_metadata(path).ok()?;
+    m.file_type().is_socket().then(|| (m.dev(), m.ino()))
 }
 
 /// Whether `path` is a Unix socket that refuses connections (no listener behind it).

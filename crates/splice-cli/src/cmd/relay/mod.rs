@@ -108,7 +108,7 @@ fn run(a: Args) -> Result<(), String> {
     if a.idle_timeout.is_some() && a.strategy == How::Copy {
         return Err("--idle-timeout needs --strategy splice".into());
     }
-    let listen = Listen::parse(&a.listen)?;
+    let mut listen = Listen::parse(&a.listen)?;
     let upstream = Endpoint::parse(&a.upstream)?;
     raise_fd_limit();
     // Signal handlers first: a SIGINT arriving once the listening line is out must stop

@@ -114,3 +114,26 @@ fn a_refused_or_timed_out_upstream_resets_the_client() {
     relay.wait_log(|l| l.contains("timed out after 300ms"));
     drop(fillers);
 }
+
+#[test]
+fn on_exit_the_relay_unlinks_only_the_socket_it_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("front.sock");
+    let listen = format!("unix:{}", path.display());
+    // A regular file put at the path since the start survives.
+    let mut r = Relay::start_with(&[], &listen, "9", &[]);
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, b"not a socket").unwrap();
+    r.signal("TERM");
+    assert_eq!(r.wait(Duration::from_secs(10)), Some(0), "{:#?}", r.log());
+    assert_eq!(std::fs::read(&path).unwrap(), b"not a socket");
+    std::fs::remove_file(&path).unwrap();
+    // A second relay that took the path over keeps its socket when the first one exits.
+    let mut first = Relay::start_with(&[], &listen, "9", &[]);
+    std::fs::remove_file(&path).unwrap();
+    let second = Relay::start_with(&[], &listen, "9", &[]);
+    first.signal("TERM");
+    assert_eq!(first.wait(Duration::from_secs(10)), Some(0));
+    assert!(std::os::unix::net::UnixStream::connect(&path).is_ok());
+    drop(second);
+}
