@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 
 use crate::util::strerror;
 use addr::{Endpoint, Listen};
@@ -41,13 +41,14 @@ struct Args {
     /// With --max-conns: close excess connections at once instead of leaving them queued.
     #[arg(long)]
     refuse_excess: bool,
-    /// Close a connection when no byte moved either way for this long.
+    /// Close a connection when no byte moved either way for this long (0 is refused: leave
+    /// the option out for no idle timeout).
     #[arg(long, value_parser = parse_duration)]
     idle_timeout: Option<Duration>,
-    /// Give up connecting upstream after this long.
+    /// Give up connecting upstream after this long (more than 0).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     connect_timeout: Duration,
-    /// Worker threads (SO_REUSEPORT listeners for TCP).
+    /// Worker threads (SO_REUSEPORT listeners for TCP); at least 1.
     #[arg(short = 'j', long = "jobs", default_value_t = 1)]
     jobs: usize,
     /// After SIGINT/SIGTERM, how long open connections may take to finish.
@@ -95,6 +96,11 @@ pub fn main(args: &[OsString]) -> u8 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    if let Err(msg) = check(&a) {
+        let e = Args::command().error(clap::error::ErrorKind::ArgumentConflict, msg);
+        let _ = e.print();
+        return 2;
+    }
     match run(a) {
         Ok(()) => 0,
         Err(e) => {
@@ -104,10 +110,39 @@ pub fn main(args: &[OsString]) -> u8 {
     }
 }
 
-fn run(a: Args) -> Result<(), String> {
+/// Settings that cannot work, refused before anything starts, as clap refuses a bad value.
+fn check(a: &Args) -> Result<(), String> {
+    if a.idle_timeout == Some(Duration::ZERO) {
+        return Err("--idle-timeout 0 would close every connection at once \
+                    (leave the option out for no idle timeout)"
+            .into());
+    }
+    if a.connect_timeout.is_zero() {
+        return Err("--connect-timeout 0 would fail every connection".into());
+    }
     if a.idle_timeout.is_some() && a.strategy == How::Copy {
         return Err("--idle-timeout needs --strategy splice".into());
     }
+    if a.refuse_excess && a.max_conns == 0 {
+        return Err("--refuse-excess needs --max-conns N with N > 0".into());
+    }
+    if a.jobs == 0 {
+        return Err("-j 0: a relay needs at least one worker".into());
+    }
+    if let Some(me) = Listen::parse(&a.listen)
+        .ok()
+        .and_then(|l| l.loop_in(&a.upstream))
+    {
+        return Err(format!(
+            "UPSTREAM '{}' is the LISTEN address itself ({me}): every connection would be \
+             relayed back into the relay",
+            a.upstream
+        ));
+    }
+    Ok(())
+}
+
+fn run(a: Args) -> Result<(), String> {
     let mut listen = Listen::parse(&a.listen)?;
     let upstream = Endpoint::parse(&a.upstream)?;
     raise_fd_limit();
@@ -121,7 +156,7 @@ fn run(a: Args) -> Result<(), String> {
         let _in_rt = rt.enter();
         Signals::new().map_err(|e| format!("signal: {}", strerror(&e)))?
     };
-    let jobs = a.jobs.max(1);
+    let jobs = a.jobs;
     let listeners = listen
         .bind(jobs)
         .map_err(|e| format!("{}: {}", a.listen, strerror(&e)))?;

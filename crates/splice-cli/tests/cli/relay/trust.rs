@@ -137,3 +137,71 @@ fn on_exit_the_relay_unlinks_only_the_socket_it_bound() {
     assert!(std::os::unix::net::UnixStream::connect(&path).is_ok());
     drop(second);
 }
+
+/// Runs `splice relay ARGS` for at most 3 s (a relay that started is killed); its status
+/// (None if it had to be killed) and stderr.
+fn run_briefly(args: &[&str]) -> (Option<i32>, String) {
+    let child = std::process::Command::new(crate::util::splice())
+        .arg("relay")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    let t = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() && t.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let killed = child.try_wait().unwrap().is_none();
+    if killed {
+        let _ = child.kill();
+    }
+    let (code, err) = crate::util::finish(child);
+    (if killed { None } else { code }, err)
+}
+
+#[test]
+fn bad_configurations_fail_at_start_with_usage_status() {
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = free.local_addr().unwrap().port().to_string();
+    drop(free);
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("x.sock");
+    let (lo, any, host) = (
+        format!("127.0.0.1:{p}"),
+        format!("0.0.0.0:{p}"),
+        format!("localhost:{p}"),
+    );
+    let unix = format!("unix:{}", sock.display());
+    let unix_too = format!("unix:{}/./x.sock", dir.path().display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--idle-timeout", "0", "0", "9"], "--idle-timeout"),
+        (
+            vec!["--connect-timeout", "0", "0", "9"],
+            "--connect-timeout",
+        ),
+        (vec!["--refuse-excess", "0", "9"], "--refuse-excess"),
+        (
+            vec!["--refuse-excess", "--max-conns", "0", "0", "9"],
+            "--refuse-excess",
+        ),
+        (vec!["-j", "0", "0", "9"], "-j"),
+        (vec![&lo, &lo], "LISTEN address itself"),
+        (vec![&lo, &host], "LISTEN address itself"),
+        (vec![&p, &lo], "LISTEN address itself"),
+        (vec![&any, &lo], "LISTEN address itself"),
+        (vec![&unix, &unix_too], "LISTEN address itself"),
+    ];
+    for (args, want) in cases {
+        let (code, err) = run_briefly(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(want),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("Usage: splice relay"), "{args:?}: {err}");
+    }
+    assert!(!sock.exists(), "no socket file is left behind");
+}
