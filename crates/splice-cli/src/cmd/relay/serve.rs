@@ -164,14 +164,6 @@ async fn accept_loop(
 ) {
     loop {
         while conns.try_join_next().is_some() {}
-        // Waiting for a free slot before accepting leaves excess connections in the backlog.
-        let mut permit = None;
-        if let (Some(limit), false) = (&cfg.limit, cfg.refuse_excess) {
-            tokio::select! {
-                p = limit.clone().acquire_owned() => permit = p.ok(),
-                _ = stop.changed() => return,
-            }
-        }
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = stop.changed() => return,
@@ -186,15 +178,23 @@ async fn accept_loop(
                 continue;
             }
         };
-        if let (Some(limit), None) = (&cfg.limit, &permit) {
-            match limit.clone().try_acquire_owned() {
-                Ok(p) => permit = Some(p),
+        // A slot for it: waited for (this worker accepts nothing more meanwhile, so further
+        // connections stay in the backlog, and a worker whose backlog is empty holds no
+        // slot), or with --refuse-excess taken at once or the connection closed.
+        let permit = match (&cfg.limit, cfg.refuse_excess) {
+            (None, _) => None,
+            (Some(limit), false) => tokio::select! {
+                p = limit.clone().acquire_owned() => p.ok(),
+                _ = stop.changed() => return stream.abort(),
+            },
+            (Some(limit), true) => match limit.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
                 Err(_) => {
                     eprintln!("relay: {peer}: refused: --max-conns connections are open");
                     continue;
                 }
-            }
-        }
+            },
+        };
         let cfg = cfg.clone();
         conns.spawn(handle(stream, peer, cfg, permit));
     }

@@ -124,7 +124,8 @@ fn max_conns_holds_excess_connections_back_or_refuses_them() {
     rt.block_on(async {
         // Waiting: three relayed, three queued until one ends.
         let (up, mut upstream) = counting_upstream().await;
-        let relay = Relay::start(&up, &["--max-conns", "3"]);
+        // Two workers: a slot freed must go to a connection waiting in either one's backlog.
+        let relay = Relay::start(&up, &["--max-conns", "3", "-j", "2"]);
         let mut clients = Vec::new();
         for _ in 0..6 {
             clients.push(TcpStream::connect(&relay.addr).await.unwrap());
