@@ -1,8 +1,9 @@
 //! `splice relay LISTEN UPSTREAM`: a TCP (or Unix stream socket) proxy whose connections move
 //! bytes socket → pipe → socket with `splicekit::tokio::relay`.
 //!
-//! `-j N` runs N threads, each with its own single-threaded runtime and, for TCP, its own
-//! listening socket bound with `SO_REUSEPORT`, so the kernel spreads connections across them.
+//! `-j N` runs N threads (by default one per CPU the process may run on), each with its own
+//! single-threaded runtime and, for TCP, its own listening socket bound with `SO_REUSEPORT`,
+//! so the kernel spreads connections across them.
 //! SIGINT/SIGTERM stop accepting; open connections get `--grace` to finish; a second signal
 //! exits at once.
 
@@ -48,9 +49,10 @@ struct Args {
     /// Give up connecting upstream after this long (more than 0).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     connect_timeout: Duration,
-    /// Worker threads (SO_REUSEPORT listeners for TCP); at least 1.
-    #[arg(short = 'j', long = "jobs", default_value_t = 1)]
-    jobs: usize,
+    /// Worker threads (SO_REUSEPORT listeners for TCP); at least 1 [default: the number of
+    /// CPUs this process may run on, from sched_getaffinity and the cgroup's CPU quota].
+    #[arg(short = 'j', long = "jobs")]
+    jobs: Option<usize>,
     /// After SIGINT/SIGTERM, how long open connections may take to finish.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
@@ -126,7 +128,7 @@ fn check(a: &Args) -> Result<(), String> {
     if a.refuse_excess && a.max_conns == 0 {
         return Err("--refuse-excess needs --max-conns N with N > 0".into());
     }
-    if a.jobs == 0 {
+    if a.jobs == Some(0) {
         return Err("-j 0: a relay needs at least one worker".into());
     }
     if let Some(me) = Listen::parse(&a.listen)
@@ -156,7 +158,9 @@ fn run(a: Args) -> Result<(), String> {
         let _in_rt = rt.enter();
         Signals::new().map_err(|e| format!("signal: {}", strerror(&e)))?
     };
-    let jobs = a.jobs;
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let listeners = listen
         .bind(jobs)
         .map_err(|e| format!("{}: {}", a.listen, strerror(&e)))?;

@@ -205,3 +205,45 @@ fn bad_configurations_fail_at_start_with_usage_status() {
     }
     assert!(!sock.exists(), "no socket file is left behind");
 }
+
+/// The relay's worker threads (`relay-N`), once at least `want` have started (or after 3 s).
+fn workers(r: &Relay, want: usize) -> usize {
+    let t = std::time::Instant::now();
+    loop {
+        let n = r
+            .thread_cpu_ticks()
+            .iter()
+            .filter(|(name, _)| name.starts_with("relay-"))
+            .count();
+        if n >= want || t.elapsed() > Duration::from_secs(3) {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn jobs_default_to_the_cpus_the_process_may_run_on() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = l.local_addr().unwrap().to_string();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let r = Relay::start(&up, &[]);
+    assert_eq!(workers(&r, cpus), cpus);
+    drop(r);
+    if !crate::util::have("taskset", "pinning the relay to one CPU") {
+        return;
+    }
+    // Pinned to the first CPU this process may use, the relay runs one worker.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let allowed = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap();
+    let first: String = allowed
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let r = Relay::start_with(&["taskset", "-c", &first], "127.0.0.1:0", &up, &[]);
+    assert_eq!(workers(&r, 2), 1);
+}
