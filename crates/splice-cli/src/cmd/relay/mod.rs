@@ -27,7 +27,8 @@ use addr::{Endpoint, Listen};
     after_help = "Addresses: PORT (on 127.0.0.1), HOST:PORT, [IPv6]:PORT or unix:/path.\n\
                   Durations: 500ms, 30s, 2m, or a number of seconds.\n\
                   A connection that ends on an error (a reset or broken pipe on either side, a \
-                  timeout, a refused or timed-out connect upstream) is closed with a reset \
+                  timeout, a refused or timed-out connect upstream, --max-lifetime, a cut at \
+                  the end of --grace) is closed with a reset \
                   (SO_LINGER 0) on the TCP sides still open, so no peer takes a cut-off stream \
                   for a complete one."
 )]
@@ -46,6 +47,12 @@ struct Args {
     /// the option out for no idle timeout).
     #[arg(long, value_parser = parse_duration)]
     idle_timeout: Option<Duration>,
+    /// Close (reset) a connection open this long, whatever it is doing (counted from when its
+    /// upstream connect starts).
+    /// A slow client trickling a byte now and then never trips --idle-timeout, and with
+    /// --max-conns would hold its slot forever; this bounds it (HAProxy's `timeout tunnel`).
+    #[arg(long, value_parser = parse_duration)]
+    max_lifetime: Option<Duration>,
     /// Give up connecting upstream after this long (more than 0).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     connect_timeout: Duration,
@@ -53,7 +60,8 @@ struct Args {
     /// CPUs this process may run on, from sched_getaffinity and the cgroup's CPU quota].
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,
-    /// After SIGINT/SIGTERM, how long open connections may take to finish.
+    /// After SIGINT/SIGTERM, how long open connections may take to finish; the rest are cut
+    /// (reset), each with its log line, and the relay exits with status 1.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
     /// Log one line per connection on stderr (bytes each way, duration, path).
@@ -82,6 +90,7 @@ pub struct Config {
     pub limit: Option<Arc<tokio::sync::Semaphore>>,
     pub refuse_excess: bool,
     pub idle_timeout: Option<Duration>,
+    pub max_lifetime: Option<Duration>,
     pub connect_timeout: Duration,
     pub grace: Duration,
     pub log: bool,
@@ -104,7 +113,9 @@ pub fn main(args: &[OsString]) -> u8 {
         return 2;
     }
     match run(a) {
-        Ok(()) => 0,
+        // Connections were cut at the end of the grace period.
+        Ok(cut) if cut > 0 => 1,
+        Ok(_) => 0,
         Err(e) => {
             eprintln!("relay: {e}");
             1
@@ -118,6 +129,9 @@ fn check(a: &Args) -> Result<(), String> {
         return Err("--idle-timeout 0 would close every connection at once \
                     (leave the option out for no idle timeout)"
             .into());
+    }
+    if a.max_lifetime == Some(Duration::ZERO) {
+        return Err("--max-lifetime 0 would close every connection at once".into());
     }
     if a.connect_timeout.is_zero() {
         return Err("--connect-timeout 0 would fail every connection".into());
@@ -144,7 +158,8 @@ fn check(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn run(a: Args) -> Result<(), String> {
+/// Runs the relay until it is stopped; how many connections were cut when it stopped.
+fn run(a: Args) -> Result<usize, String> {
     let mut listen = Listen::parse(&a.listen)?;
     let upstream = Endpoint::parse(&a.upstream)?;
     raise_fd_limit();
@@ -175,6 +190,7 @@ fn run(a: Args) -> Result<(), String> {
         limit: (a.max_conns > 0).then(|| Arc::new(tokio::sync::Semaphore::new(a.max_conns))),
         refuse_excess: a.refuse_excess,
         idle_timeout: a.idle_timeout,
+        max_lifetime: a.max_lifetime,
         connect_timeout: a.connect_timeout,
         grace: a.grace,
         log: a.log,
@@ -193,9 +209,9 @@ fn run(a: Args) -> Result<(), String> {
                 .map_err(|e| format!("thread: {}", strerror(&e)))
         })
         .collect::<Result<_, _>>()?;
-    rt.block_on(supervise(workers, stop_tx, signals));
+    let cut = rt.block_on(supervise(workers, stop_tx, signals));
     listen.cleanup();
-    Ok(())
+    Ok(cut)
 }
 
 /// SIGINT and SIGTERM, caught.
@@ -216,21 +232,20 @@ impl Signals {
 }
 
 /// Waits for the workers to end (they end only after a stop) or for SIGINT/SIGTERM: the first
-/// signal stops accepting, a second one exits at once.
+/// signal stops accepting, a second one exits at once. Returns how many connections the
+/// workers cut.
 async fn supervise(
-    workers: Vec<std::thread::JoinHandle<()>>,
+    workers: Vec<std::thread::JoinHandle<usize>>,
     stop: tokio::sync::watch::Sender<bool>,
     mut sig: Signals,
-) {
+) -> usize {
     let mut done = tokio::task::spawn_blocking(move || {
-        for w in workers {
-            let _ = w.join();
-        }
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
     });
     let mut stopping = false;
     loop {
         tokio::select! {
-            _ = &mut done => return,
+            cut = &mut done => return cut.unwrap_or(0),
             _ = sig.int.recv() => {}
             _ = sig.term.recv() => {}
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use splicekit::tokio::{relay, Options, Path, SpliceStream};
+use splicekit::tokio::{relay_until, Options, Path, SpliceStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
@@ -127,39 +127,55 @@ async fn connect(to: &Endpoint) -> io::Result<Stream> {
 }
 
 /// Runs one worker until `stop` turns true, then lets open connections finish for the grace
-/// period and cuts the rest.
-pub fn worker(l: Bound, cfg: &Arc<Config>, stop: watch::Receiver<bool>) {
+/// period and cuts the rest (each logs its line); returns how many it cut.
+pub fn worker(l: Bound, cfg: &Arc<Config>, stop: watch::Receiver<bool>) -> usize {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return eprintln!("relay: runtime: {}", strerror(&e)),
+        Err(e) => {
+            eprintln!("relay: runtime: {}", strerror(&e));
+            return 0;
+        }
     };
     rt.block_on(async {
         let listener = match Listener::register(l) {
             Ok(l) => l,
-            Err(e) => return eprintln!("relay: listen: {}", strerror(&e)),
+            Err(e) => {
+                eprintln!("relay: listen: {}", strerror(&e));
+                return 0;
+            }
         };
         let mut conns = JoinSet::new();
-        accept_loop(&listener, cfg, stop, &mut conns).await;
+        let (cut_tx, cut) = watch::channel(false);
+        accept_loop(&listener, cfg, stop, &cut, &mut conns).await;
         drop(listener);
         let all = async { while conns.join_next().await.is_some() {} };
-        if tokio::time::timeout(cfg.grace, all).await.is_err() {
-            eprintln!(
-                "relay: {} connection(s) cut at the end of the {:?} grace period",
-                conns.len(),
-                cfg.grace
-            );
+        if tokio::time::timeout(cfg.grace, all).await.is_ok() {
+            return 0;
+        }
+        // Each connection still open ends at once with its log line and resets.
+        let n = conns.len();
+        let _ = cut_tx.send(true);
+        let all = async { while conns.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(1), all)
+            .await
+            .is_err()
+        {
             conns.shutdown().await;
         }
-    });
+        let g = cfg.grace;
+        eprintln!("relay: {n} connection(s) cut at the end of the {g:?} grace period");
+        n
+    })
 }
 
 async fn accept_loop(
     listener: &Listener,
     cfg: &Arc<Config>,
     mut stop: watch::Receiver<bool>,
+    cut: &watch::Receiver<bool>,
     conns: &mut JoinSet<()>,
 ) {
     loop {
@@ -196,7 +212,7 @@ async fn accept_loop(
             },
         };
         let cfg = cfg.clone();
-        conns.spawn(handle(stream, peer, cfg, permit));
+        conns.spawn(handle(stream, peer, cfg, cut.clone(), permit));
     }
 }
 
@@ -212,28 +228,33 @@ async fn handle(
     client: Stream,
     peer: String,
     cfg: Arc<Config>,
+    cut: watch::Receiver<bool>,
     _slot: Option<OwnedSemaphorePermit>,
 ) {
     let t0 = Instant::now();
+    let mut stop = std::pin::pin!(stop_when(&cfg, t0, cut));
     let to = &cfg.upstream;
-    let upstream = match tokio::time::timeout(cfg.connect_timeout, connect(to)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
+    let connecting = tokio::time::timeout(cfg.connect_timeout, connect(to));
+    let why = match tokio::select! { r = connecting => Ok(r), e = stop.as_mut() => Err(e) } {
+        Ok(Ok(Ok(s))) => Ok(s),
+        Ok(Ok(Err(e))) => Err(strerror(&e)),
+        Ok(Err(_)) => Err(format!("timed out after {:?}", cfg.connect_timeout)),
+        Err(e) => Err(e.to_string()),
+    };
+    let upstream = match why {
+        Ok(s) => s,
+        Err(why) => {
             client.abort();
-            return eprintln!("relay: {peer}: upstream {to}: connect: {}", strerror(&e));
-        }
-        Err(_) => {
-            client.abort();
-            let t = cfg.connect_timeout;
-            return eprintln!("relay: {peer}: upstream {to}: connect: timed out after {t:?}");
+            return eprintln!("relay: {peer}: upstream {to}: connect: {why}");
         }
     };
     let (mut client, mut upstream) = (client, upstream);
+    let stop = stop.as_mut();
     let o = match (&mut client, &mut upstream) {
-        (Stream::Tcp(a), Stream::Tcp(b)) => pump(a, b, &cfg).await,
-        (Stream::Tcp(a), Stream::Unix(b)) => pump(a, b, &cfg).await,
-        (Stream::Unix(a), Stream::Tcp(b)) => pump(a, b, &cfg).await,
-        (Stream::Unix(a), Stream::Unix(b)) => pump(a, b, &cfg).await,
+        (Stream::Tcp(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
+        (Stream::Tcp(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
+        (Stream::Unix(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
+        (Stream::Unix(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
     };
     if o.error.is_some() {
         client.abort();
@@ -254,24 +275,52 @@ async fn handle(
     }
 }
 
-/// Moves the connection's bytes by the configured strategy.
-async fn pump<A, B>(a: &mut A, b: &mut B, cfg: &Config) -> Outcome
+/// Completes (with the reason) when the connection must end whatever it is doing: its
+/// --max-lifetime ran out, or the worker cuts it at the end of the grace period.
+async fn stop_when(cfg: &Config, t0: Instant, mut cut: watch::Receiver<bool>) -> io::Error {
+    let life = async {
+        match cfg.max_lifetime {
+            Some(d) => tokio::time::sleep_until((t0 + d).into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    let cut = async {
+        if cut.wait_for(|&c| c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = life => {
+            let d = cfg.max_lifetime.unwrap_or_default();
+            io::Error::new(io::ErrorKind::TimedOut, format!("open longer than --max-lifetime {d:?}"))
+        }
+        () = cut => io::Error::other(format!("cut at the end of the {:?} grace period", cfg.grace)),
+    }
+}
+
+/// Moves the connection's bytes by the configured strategy until they end or `stop` does.
+async fn pump<A, B, S>(a: &mut A, b: &mut B, cfg: &Config, stop: S) -> Outcome
 where
     A: SpliceStream + AsyncRead + AsyncWrite + Unpin,
     B: SpliceStream + AsyncRead + AsyncWrite + Unpin,
+    S: std::future::Future<Output = io::Error>,
 {
     if cfg.how == How::Copy {
         let path = "tokio::io::copy_bidirectional".to_string();
         // Counted here: copy_bidirectional's own counts are lost when it fails.
         let (mut a, mut b) = (Counted::new(a), Counted::new(b));
-        let r = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+        let r = tokio::select! {
+            r = tokio::io::copy_bidirectional(&mut a, &mut b) => r.err().map(|e| (e, true)),
+            e = stop => Some((e, false)),
+        };
         return Outcome {
             up: b.wrote,
             down: a.wrote,
             path,
-            error: r.err().map(|e| {
-                let who = if a.failed { "client" } else { "upstream" };
-                format!("{who}: {}", strerror(&e))
+            error: r.map(|(e, io)| match (io, a.failed) {
+                (false, _) => e.to_string(),
+                (true, true) => format!("client: {}", strerror(&e)),
+                (true, false) => format!("upstream: {}", strerror(&e)),
             }),
         };
     }
@@ -287,7 +336,7 @@ where
             format!("{x} up, {y} down")
         }
     };
-    match relay(&*a, &*b, &opts).await {
+    match relay_until(&*a, &*b, &opts, stop).await {
         Ok(r) => Outcome {
             up: r.a_to_b,
             down: r.b_to_a,
@@ -296,18 +345,17 @@ where
         },
         Err(e) => {
             let r = e.report;
-            let who = if e.error.op() == splicekit::Op::Idle {
-                "idle"
-            } else if e.on_a() {
-                "client"
-            } else {
-                "upstream"
+            let error = match e.error.op() {
+                splicekit::Op::Stop => e.error.io_error().to_string(),
+                splicekit::Op::Idle => format!("idle: {}", e.error),
+                _ if e.on_a() => format!("client: {}", e.error),
+                _ => format!("upstream: {}", e.error),
             };
             Outcome {
                 up: r.a_to_b,
                 down: r.b_to_a,
                 path: paths(r.a_to_b_path, r.b_to_a_path),
-                error: Some(format!("{who}: {}", e.error)),
+                error: Some(error),
             }
         }
     }

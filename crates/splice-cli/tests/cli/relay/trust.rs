@@ -247,3 +247,81 @@ fn jobs_default_to_the_cpus_the_process_may_run_on() {
     let r = Relay::start_with(&["taskset", "-c", &first], "127.0.0.1:0", &up, &[]);
     assert_eq!(workers(&r, 2), 1);
 }
+
+#[test]
+fn connections_cut_after_the_grace_period_are_logged_and_the_status_says_so() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = l.local_addr().unwrap().to_string();
+    for strategy in ["splice", "copy"] {
+        let mut relay = Relay::start(&up, &["--grace", "300ms", "--strategy", strategy]);
+        let (mut c, mut s) = through(&relay, &l);
+        c.write_all(b"hello").unwrap();
+        s.read_exact(&mut [0; 5]).unwrap();
+        s.write_all(b"hi").unwrap();
+        c.read_exact(&mut [0; 2]).unwrap();
+        relay.signal("INT");
+        assert_eq!(relay.wait(Duration::from_secs(10)), Some(1), "{strategy}");
+        let line = relay.wait_log(|l| l.contains("cut at the end of the 300ms grace period"));
+        assert!(line.contains("(up 5 down 2 bytes"), "{strategy}: {line}");
+        relay.wait_log(|l| l.ends_with("1 connection(s) cut at the end of the 300ms grace period"));
+        assert_reset(&mut c, "client of a cut connection");
+        assert_reset(&mut s, "upstream of a cut connection");
+    }
+}
+
+/// The next connection `l` accepts within `limit`, if any.
+fn accept_within(l: &TcpListener, limit: Duration) -> Option<TcpStream> {
+    l.set_nonblocking(true).unwrap();
+    let t = std::time::Instant::now();
+    let got = loop {
+        match l.accept() {
+            Ok((s, _)) => break Some(s),
+            Err(_) if t.elapsed() < limit => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => break None,
+        }
+    };
+    l.set_nonblocking(false).unwrap();
+    got.inspect(|s| s.set_nonblocking(false).unwrap())
+}
+
+#[test]
+fn max_lifetime_frees_a_slot_held_by_a_trickling_client() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = l.local_addr().unwrap().to_string();
+    let args = ["--max-conns", "1", "--max-lifetime", "1s"];
+    for strategy in ["splice", "copy"] {
+        let relay = Relay::start(&up, &[&args[..], &["--strategy", strategy]].concat());
+        let (c, mut s) = through(&relay, &l);
+        // One byte every 300 ms (never idle) until the relay resets the connection.
+        let trickle = std::thread::spawn(move || {
+            let mut c = c;
+            (0..20).any(|_| {
+                std::thread::sleep(Duration::from_millis(300));
+                c.write_all(b".").is_err()
+            })
+        });
+        // A second client waits for the only slot, and gets it.
+        let _second = TcpStream::connect(&relay.addr).unwrap();
+        let next = accept_within(&l, Duration::from_secs(5));
+        assert!(next.is_some(), "{strategy}: {:#?}", relay.log());
+        assert!(
+            trickle.join().unwrap(),
+            "{strategy}: the trickle was never cut"
+        );
+        let mut seen = Vec::new();
+        let r = s.read_to_end(&mut seen);
+        assert!(
+            !seen.is_empty() && seen.iter().all(|&b| b == b'.'),
+            "{seen:?}"
+        );
+        assert!(
+            matches!(&r, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+            "{strategy}: {r:?}"
+        );
+        let line = relay.wait_log(|l| l.contains("open longer than --max-lifetime 1s"));
+        assert!(
+            line.contains(&format!("(up {} down 0 bytes", seen.len())),
+            "{line}"
+        );
+    }
+}
