@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::util::{data, have_strace, sha, splice, SIZES};
 
 mod more;
+mod proxy;
 mod trust;
 
 /// A running `splice relay --log`, its stderr collected line by line.

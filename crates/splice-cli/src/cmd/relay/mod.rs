@@ -8,6 +8,7 @@
 //! exits at once.
 
 mod addr;
+mod proxy;
 mod serve;
 
 use std::ffi::OsString;
@@ -64,6 +65,13 @@ struct Args {
     /// (reset), each with its log line, and the relay exits with status 1.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
+    /// Send a PROXY protocol v1 header (`PROXY TCP4 SRC DST SPORT DPORT`, `PROXY UNKNOWN`
+    /// for a Unix client) to the upstream ahead of each connection's bytes.
+    #[arg(long, conflicts_with = "send_proxy_v2")]
+    send_proxy: bool,
+    /// Send a PROXY protocol v2 (binary) header; a Unix client gets the LOCAL command.
+    #[arg(long)]
+    send_proxy_v2: bool,
     /// Log one line per connection on stderr (bytes each way, duration, path).
     #[arg(long)]
     log: bool,
@@ -96,6 +104,8 @@ pub struct Config {
     pub log: bool,
     pub how: How,
     pub pipe_size: usize,
+    /// The PROXY protocol header to send upstream, if any.
+    pub send_proxy: Option<proxy::Version>,
 }
 
 pub fn main(args: &[OsString]) -> u8 {
@@ -196,6 +206,11 @@ fn run(a: Args) -> Result<usize, String> {
         log: a.log,
         how: a.strategy,
         pipe_size: usize::try_from(a.pipe_size).unwrap_or(usize::MAX),
+        send_proxy: match (a.send_proxy, a.send_proxy_v2) {
+            (true, _) => Some(proxy::Version::V1),
+            (_, true) => Some(proxy::Version::V2),
+            _ => None,
+        },
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers: Vec<_> = listeners

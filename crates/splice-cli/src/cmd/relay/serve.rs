@@ -8,12 +8,13 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use splicekit::tokio::{relay_until, Options, Path, SpliceStream};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::task::JoinSet;
 
 use super::addr::{Bound, Endpoint};
+use super::proxy;
 use super::{Config, How};
 use crate::util::strerror;
 
@@ -28,6 +29,20 @@ enum Stream {
 }
 
 impl Stream {
+    /// Writes the PROXY protocol header for a connection from `client` (not counted in the
+    /// bytes relayed: it is not the client's).
+    async fn send_proxy(&mut self, client: &Stream, v: proxy::Version) -> io::Result<()> {
+        let addrs = match client {
+            Stream::Tcp(c) => Some((c.peer_addr()?, c.local_addr()?)),
+            Stream::Unix(_) => None,
+        };
+        let h = proxy::header(v, addrs);
+        match self {
+            Stream::Tcp(s) => s.write_all(&h).await,
+            Stream::Unix(s) => s.write_all(&h).await,
+        }
+    }
+
     /// Closes the socket with `SO_LINGER {1, 0}`: a TCP peer sees a reset, not an EOF, so it
     /// cannot take a cut-off stream for a complete one. (A Unix stream peer sees an EOF.)
     fn abort(self) {
@@ -249,6 +264,16 @@ async fn handle(
         }
     };
     let (mut client, mut upstream) = (client, upstream);
+    if let Some(v) = cfg.send_proxy {
+        if let Err(e) = upstream.send_proxy(&client, v).await {
+            client.abort();
+            upstream.abort();
+            return eprintln!(
+                "relay: {peer}: upstream {to}: PROXY header: {}",
+                strerror(&e)
+            );
+        }
+    }
     let stop = stop.as_mut();
     let o = match (&mut client, &mut upstream) {
         (Stream::Tcp(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
