@@ -29,9 +29,8 @@ use addr::{Endpoint, Listen};
                   Durations: 500ms, 30s, 2m, or a number of seconds.\n\
                   A connection that ends on an error (a reset or broken pipe on either side, a \
                   timeout, a refused or timed-out connect upstream, --max-lifetime, a cut at \
-                  the end of --grace) is closed with a reset \
-                  (SO_LINGER 0) on the TCP sides still open, so no peer takes a cut-off stream \
-                  for a complete one."
+                  the end of --grace) is closed with a reset (SO_LINGER 0) on the TCP sides \
+                  still open, so no peer takes a cut-off stream for a complete one."
 )]
 struct Args {
     /// Where to accept connections (PORT listens on loopback only).
@@ -49,8 +48,7 @@ struct Args {
     #[arg(long, value_parser = parse_duration)]
     idle_timeout: Option<Duration>,
     /// Close (reset) a connection open this long, whatever it is doing (counted from when its
-    /// upstream connect starts).
-    /// A slow client trickling a byte now and then never trips --idle-timeout, and with
+    /// upstream connect starts). A slow client trickling a byte now and then never trips --idle-timeout, and with
     /// --max-conns would hold its slot forever; this bounds it (HAProxy's `timeout tunnel`).
     #[arg(long, value_parser = parse_duration)]
     max_lifetime: Option<Duration>,

@@ -52,60 +52,56 @@ impl Stream {
     }
 }
 
-/// A stream that counts the bytes written into it and remembers whether it failed.
+/// A stream that counts the bytes written into it and notes whether it failed.
 struct Counted<'a, S> {
     s: &'a mut S,
     wrote: u64,
     failed: bool,
 }
 
-impl<'a, S: AsyncRead + AsyncWrite + Unpin> Counted<'a, S> {
+impl<'a, S: Unpin> Counted<'a, S> {
     fn new(s: &'a mut S) -> Self {
-        Counted {
-            s,
-            wrote: 0,
-            failed: false,
-        }
+        let (wrote, failed) = (0, false);
+        Counted { s, wrote, failed }
     }
 
-    fn note<T>(&mut self, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
-        if let Poll::Ready(Err(_)) = &r {
-            self.failed = true;
-        }
+    fn poll<T>(
+        &mut self,
+        f: impl FnOnce(Pin<&mut S>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let r = f(Pin::new(&mut *self.s));
+        self.failed |= matches!(r, Poll::Ready(Err(_)));
         r
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Counted<'_, S> {
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<'_, S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let r = Pin::new(&mut *self.s).poll_read(cx, buf);
-        self.note(r)
+        self.poll(|s| s.poll_read(cx, buf))
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut *self.s).poll_write(cx, buf);
+        let r = self.poll(|s| s.poll_write(cx, buf));
         if let Poll::Ready(Ok(n)) = r {
             self.wrote += n as u64;
         }
-        self.note(r)
+        r
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let r = Pin::new(&mut *self.s).poll_flush(cx);
-        self.note(r)
+        self.poll(|s| s.poll_flush(cx))
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let r = Pin::new(&mut *self.s).poll_shutdown(cx);
-        self.note(r)
+        self.poll(|s| s.poll_shutdown(cx))
     }
 }
 

@@ -138,28 +138,15 @@ fn on_exit_the_relay_unlinks_only_the_socket_it_bound() {
     drop(second);
 }
 
-/// Runs `splice relay ARGS` for at most 3 s (a relay that started is killed); its status
-/// (None if it had to be killed) and stderr.
+/// Runs `splice relay ARGS` for at most 3 s (a relay that started is killed: status 137);
+/// its status and stderr.
 fn run_briefly(args: &[&str]) -> (Option<i32>, String) {
-    let child = std::process::Command::new(crate::util::splice())
-        .arg("relay")
+    let o = std::process::Command::new("timeout")
+        .args(["-s", "KILL", "3", crate::util::splice(), "relay"])
         .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    let mut child = child;
-    let t = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() && t.elapsed() < Duration::from_secs(3) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let killed = child.try_wait().unwrap().is_none();
-    if killed {
-        let _ = child.kill();
-    }
-    let (code, err) = crate::util::finish(child);
-    (if killed { None } else { code }, err)
+    (o.status.code(), String::from_utf8_lossy(&o.stderr).into())
 }
 
 #[test]
@@ -235,16 +222,9 @@ fn jobs_default_to_the_cpus_the_process_may_run_on() {
     }
     // Pinned to the first CPU this process may use, the relay runs one worker.
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let allowed = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .unwrap();
-    let first: String = allowed
-        .trim()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    let r = Relay::start_with(&["taskset", "-c", &first], "127.0.0.1:0", &up, &[]);
+    let allowed = status.split("Cpus_allowed_list:").nth(1).unwrap().trim();
+    let first = allowed.split(|c: char| !c.is_ascii_digit()).next().unwrap();
+    let r = Relay::start_with(&["taskset", "-c", first], "127.0.0.1:0", &up, &[]);
     assert_eq!(workers(&r, 2), 1);
 }
 
