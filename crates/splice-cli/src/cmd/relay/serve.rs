@@ -277,9 +277,12 @@ async fn handle(
         (Stream::Unix(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
         (Stream::Unix(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
     };
+    // Closed before the log line is written: whoever reads it finds them gone.
     if o.error.is_some() {
         client.abort();
         upstream.abort();
+    } else {
+        drop((client, upstream));
     }
     let secs = t0.elapsed().as_secs_f64();
     let (up, down) = (o.up, o.down);
