@@ -167,6 +167,7 @@ pub fn worker(l: Bound, cfg: &Arc<Config>, stop: watch::Receiver<bool>) -> usize
             return 0;
         }
         // Each connection still open ends at once with its log line and resets.
+        while conns.try_join_next().is_some() {}
         let n = conns.len();
         let _ = cut_tx.send(true);
         let all = async { while conns.join_next().await.is_some() {} };
