@@ -156,7 +156,7 @@ fn absolute(path: &std::path::Path) -> PathBuf {
 }
 
 /// Whether a connection to `to` would be accepted by a listener bound to `listen`: the same
-/// address, or a wildcard listener ([::] takes IPv4 too) and an address of this host.
+/// address, or a wildcard listener (`[::]` takes IPv4 too) and an address of this host.
 fn reaches(listen: SocketAddr, to: SocketAddr) -> bool {
     if listen.port() != to.port() || listen.port() == 0 {
         return false;
