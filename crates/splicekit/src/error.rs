@@ -33,6 +33,8 @@ pub enum Op {
     Shutdown,
     /// No byte moved either way for longer than a relay's idle timeout.
     Idle,
+    /// A relay stopped from outside (`tokio::relay_until`): a lifetime ran out, a shutdown.
+    Stop,
     /// A check made by the engine itself (a promised length not delivered, same file in and out).
     Check,
 }
@@ -53,6 +55,7 @@ impl Op {
             Op::Stat => "fstat",
             Op::Shutdown => "shutdown",
             Op::Idle => "idle timeout",
+            Op::Stop => "stop",
             Op::Check => "copy",
         }
     }

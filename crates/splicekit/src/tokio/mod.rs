@@ -167,8 +167,8 @@ pub struct RelayReport {
 pub struct RelayError {
     /// What failed; [`Error::side`] with [`RelayError::a_to_b`] tells which socket.
     pub error: Error,
-    /// Whether the failing direction was `a` → `b` (else `b` → `a`; for an idle timeout,
-    /// `true`).
+    /// Whether the failing direction was `a` → `b` (else `b` → `a`; for an idle timeout or
+    /// a stop, `true`).
     pub a_to_b: bool,
     /// The bytes each direction delivered.
     pub report: RelayReport,
@@ -245,6 +245,25 @@ where
     A: SpliceStream + ?Sized,
     B: SpliceStream + ?Sized,
 {
+    relay_until(a, b, opts, std::future::pending()).await
+}
+
+/// [`relay`] that also ends when `stop` completes (a lifetime running out, a shutdown): with
+/// an [`Op::Stop`] error holding the `io::Error` `stop` gave and what both directions had
+/// delivered by then ([`RelayError::a_to_b`] is `true`). Bytes in flight are dropped; the
+/// sockets are left as they are, for the caller to close (or reset).
+pub async fn relay_until<A, B, S>(
+    a: &A,
+    b: &B,
+    opts: &Options,
+    stop: S,
+) -> Result<RelayReport, RelayError>
+where
+    A: SpliceStream + ?Sized,
+    B: SpliceStream + ?Sized,
+    S: std::future::Future<Output = io::Error>,
+{
+    let mut stop = std::pin::pin!(stop);
     let mut ab = Direction::new(opts.pool, opts.pipe_size, a.kind(), b.kind());
     let mut ba = Direction::new(opts.pool, opts.pipe_size, b.kind(), a.kind());
     let mut idle = opts.idle_timeout.map(|d| (d, Box::pin(sleep(d)), 0u64));
@@ -271,6 +290,11 @@ where
         }
         if ab.is_done() && ba.is_done() {
             return Poll::Ready(Ok(()));
+        }
+        if let Poll::Ready(e) = stop.as_mut().poll(cx) {
+            let moved = ab.total + ba.total;
+            let error = Error::new(Op::Stop, a.kind(), b.kind(), Side::Input, moved, e);
+            return Poll::Ready(Err((error, true)));
         }
         match idle.as_mut() {
             Some((limit, timer, seen)) => {

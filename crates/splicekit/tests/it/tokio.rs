@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use splicekit::tokio::{copy, copy_bidirectional, relay, Options, Path, SpliceStream};
+use splicekit::tokio::{copy, copy_bidirectional, relay, relay_until, Options, Path, SpliceStream};
 use splicekit::{Op, PipePool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
@@ -252,4 +252,29 @@ async fn traffic_keeps_an_idle_timeout_from_firing() {
     assert_eq!(r.a_to_b, 32);
     assert_eq!(listen.await.unwrap(), b"tick".repeat(8));
     talk.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stopped_relay_reports_what_moved_and_why() {
+    let ((mut client, a), (b, mut server)) = (tcp_pair().await, tcp_pair().await);
+    let go = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = go.clone();
+    let stop = async move {
+        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        std::io::Error::other("time is up")
+    };
+    let relaying =
+        tokio::spawn(async move { relay_until(&a, &b, &Options::default(), stop).await });
+    client.write_all(b"abc").await.unwrap();
+    server.read_exact(&mut [0; 3]).await.unwrap();
+    server.write_all(b"de").await.unwrap();
+    client.read_exact(&mut [0; 2]).await.unwrap();
+    go.store(true, std::sync::atomic::Ordering::SeqCst);
+    let e = relaying.await.unwrap().unwrap_err();
+    assert_eq!(e.error.op(), Op::Stop, "{e}");
+    assert_eq!(e.error.io_error().to_string(), "time is up");
+    assert_eq!((e.report.a_to_b, e.report.b_to_a), (3, 2));
+    assert!(e.a_to_b && e.on_a());
 }

@@ -47,8 +47,8 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Where to listen.
-pub struct Listen(Endpoint);
+/// Where to listen, and for a Unix socket, the device and inode of the file bound there.
+pub struct Listen(Endpoint, Option<(u64, u64)>);
 
 /// A bound, listening socket, not yet registered with a runtime.
 pub enum Bound {
@@ -73,12 +73,12 @@ impl Bound {
 
 impl Listen {
     pub fn parse(s: &str) -> Result<Listen, String> {
-        Endpoint::parse(s).map(Listen)
+        Endpoint::parse(s).map(|e| Listen(e, None))
     }
 
     /// One listener per worker: for TCP, `jobs` sockets on the same address with
     /// `SO_REUSEPORT` (a port 0 is fixed by the first); a Unix socket is bound once and shared.
-    pub fn bind(&self, jobs: usize) -> io::Result<Vec<Bound>> {
+    pub fn bind(&mut self, jobs: usize) -> io::Result<Vec<Bound>> {
         match &self.0 {
             Endpoint::Tcp(addr) => {
                 let mut addr = *addr;
@@ -101,6 +101,7 @@ impl Listen {
                     r => r?,
                 };
                 l.set_nonblocking(true)?;
+                self.1 = file_id(path);
                 let mut v = Vec::with_capacity(jobs);
                 for _ in 1..jobs {
                     v.push(Bound::Unix(l.try_clone()?));
@@ -111,12 +112,69 @@ impl Listen {
         }
     }
 
-    /// Removes the Unix socket file the relay created.
-    pub fn cleanup(&self) {
-        if let Endpoint::Unix(p) = &self.0 {
-            let _ = std::fs::remove_file(p);
+    /// The address in `upstream` (as given on the command line) that reaches this listener
+    /// itself, if any: relaying there would feed every connection back into the relay.
+    pub fn loop_in(&self, upstream: &str) -> Option<String> {
+        match (&self.0, Endpoint::parse(upstream).ok()?) {
+            (Endpoint::Unix(l), Endpoint::Unix(u)) => {
+                (absolute(l) == absolute(&u)).then(|| format!("unix:{}", u.display()))
+            }
+            (Endpoint::Tcp(l), Endpoint::Tcp(u)) => {
+                let all: Vec<SocketAddr> = match upstream.parse::<u16>() {
+                    Ok(_) => vec![u],
+                    Err(_) => upstream.to_socket_addrs().ok()?.collect(),
+                };
+                all.into_iter()
+                    .find(|&u| reaches(*l, u))
+                    .map(|u| u.to_string())
+            }
+            _ => None,
         }
     }
+
+    /// Removes the Unix socket file the relay created, if the path still names it: not a file
+    /// put there since, nor the socket of another relay that took the path over.
+    pub fn cleanup(&self) {
+        if let (Endpoint::Unix(p), Some(id)) = (&self.0, self.1) {
+            if file_id(p) == Some(id) {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+/// `path` with its directory made absolute and canonical (the file itself need not exist).
+fn absolute(path: &std::path::Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    match (std::fs::canonicalize(dir), path.file_name()) {
+        (Ok(d), Some(name)) => d.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Whether a connection to `to` would be accepted by a listener bound to `listen`: the same
+/// address, or a wildcard listener (`[::]` takes IPv4 too) and an address of this host.
+fn reaches(listen: SocketAddr, to: SocketAddr) -> bool {
+    if listen.port() != to.port() || listen.port() == 0 {
+        return false;
+    }
+    let family = listen.is_ipv6() || to.is_ipv4();
+    listen.ip() == to.ip() || (listen.ip().is_unspecified() && family && is_local(to.ip()))
+}
+
+/// Whether `ip` is an address of this host: binding to it works.
+fn is_local(ip: std::net::IpAddr) -> bool {
+    ip.is_unspecified() || ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok()
+}
+
+/// The device and inode of the socket file at `path` (not following a symlink).
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let m = std::fs::symlink_metadata(path).ok()?;
+    m.file_type().is_socket().then(|| (m.dev(), m.ino()))
 }
 
 /// Whether `path` is a Unix socket that refuses connections (no listener behind it).
@@ -145,7 +203,7 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 #[cfg(test)]
 mod tests {
-    use super::Endpoint;
+    use super::{Endpoint, Listen};
 
     fn show(s: &str) -> Result<String, String> {
         Endpoint::parse(s).map(|e| e.to_string())
@@ -160,5 +218,23 @@ mod tests {
         assert!(show("unix:").is_err());
         assert!(show("no-port-here").is_err());
         assert!(show("127.0.0.1:99999").is_err());
+    }
+
+    #[test]
+    fn loops_back_into_the_listener() {
+        let l = |s: &str| Listen::parse(s).unwrap();
+        assert!(l("5000").loop_in("127.0.0.1:5000").is_some());
+        assert!(l("0.0.0.0:5000").loop_in("127.0.0.1:5000").is_some());
+        assert!(l("[::]:5000").loop_in("127.0.0.1:5000").is_some());
+        assert!(l("[::1]:5000").loop_in("[::1]:5000").is_some());
+        assert!(l("127.0.0.1:5000").loop_in("127.0.0.1:5001").is_none());
+        assert!(l("127.0.0.1:5000").loop_in("127.0.0.2:5000").is_none());
+        assert!(l("0.0.0.0:5000").loop_in("[::1]:5000").is_none());
+        assert!(l("unix:/tmp/a.sock")
+            .loop_in("unix:/tmp/./a.sock")
+            .is_some());
+        assert!(l("unix:a.sock").loop_in("unix:./a.sock").is_some());
+        assert!(l("unix:/tmp/a.sock").loop_in("unix:/tmp/b.sock").is_none());
+        assert!(l("5000").loop_in("unix:/tmp/a").is_none());
     }
 }

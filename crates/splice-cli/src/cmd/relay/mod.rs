@@ -1,19 +1,21 @@
 //! `splice relay LISTEN UPSTREAM`: a TCP (or Unix stream socket) proxy whose connections move
 //! bytes socket → pipe → socket with `splicekit::tokio::relay`.
 //!
-//! `-j N` runs N threads, each with its own single-threaded runtime and, for TCP, its own
-//! listening socket bound with `SO_REUSEPORT`, so the kernel spreads connections across them.
+//! `-j N` runs N threads (by default one per CPU the process may run on), each with its own
+//! single-threaded runtime and, for TCP, its own listening socket bound with `SO_REUSEPORT`,
+//! so the kernel spreads connections across them.
 //! SIGINT/SIGTERM stop accepting; open connections get `--grace` to finish; a second signal
 //! exits at once.
 
 mod addr;
+mod proxy;
 mod serve;
 
 use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 
 use crate::util::strerror;
 use addr::{Endpoint, Listen};
@@ -24,7 +26,11 @@ use addr::{Endpoint, Listen};
     name = "splice relay",
     about = "Relay TCP or Unix stream connections from LISTEN to UPSTREAM without copying",
     after_help = "Addresses: PORT (on 127.0.0.1), HOST:PORT, [IPv6]:PORT or unix:/path.\n\
-                  Durations: 500ms, 30s, 2m, or a number of seconds."
+                  Durations: 500ms, 30s, 2m, or a number of seconds.\n\
+                  A connection that ends on an error (a reset or broken pipe on either side, a \
+                  timeout, a refused or timed-out connect upstream, --max-lifetime, a cut at \
+                  the end of --grace) is closed with a reset (SO_LINGER 0) on the TCP sides \
+                  still open, so no peer takes a cut-off stream for a complete one."
 )]
 struct Args {
     /// Where to accept connections (PORT listens on loopback only).
@@ -37,18 +43,33 @@ struct Args {
     /// With --max-conns: close excess connections at once instead of leaving them queued.
     #[arg(long)]
     refuse_excess: bool,
-    /// Close a connection when no byte moved either way for this long.
+    /// Close a connection when no byte moved either way for this long (0 is refused: leave
+    /// the option out for no idle timeout).
     #[arg(long, value_parser = parse_duration)]
     idle_timeout: Option<Duration>,
-    /// Give up connecting upstream after this long.
+    /// Close (reset) a connection open this long, whatever it is doing (counted from when its
+    /// upstream connect starts). A slow client trickling a byte now and then never trips --idle-timeout, and with
+    /// --max-conns would hold its slot forever; this bounds it (HAProxy's `timeout tunnel`).
+    #[arg(long, value_parser = parse_duration)]
+    max_lifetime: Option<Duration>,
+    /// Give up connecting upstream after this long (more than 0).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     connect_timeout: Duration,
-    /// Worker threads (SO_REUSEPORT listeners for TCP).
-    #[arg(short = 'j', long = "jobs", default_value_t = 1)]
-    jobs: usize,
-    /// After SIGINT/SIGTERM, how long open connections may take to finish.
+    /// Worker threads (SO_REUSEPORT listeners for TCP); at least 1 [default: the number of
+    /// CPUs this process may run on, from sched_getaffinity and the cgroup's CPU quota].
+    #[arg(short = 'j', long = "jobs")]
+    jobs: Option<usize>,
+    /// After SIGINT/SIGTERM, how long open connections may take to finish; the rest are cut
+    /// (reset), each with its log line, and the relay exits with status 1.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
+    /// Send a PROXY protocol v1 header (`PROXY TCP4 SRC DST SPORT DPORT`, `PROXY UNKNOWN`
+    /// for a Unix client) to the upstream ahead of each connection's bytes.
+    #[arg(long, conflicts_with = "send_proxy_v2")]
+    send_proxy: bool,
+    /// Send a PROXY protocol v2 (binary) header; a Unix client gets the LOCAL command.
+    #[arg(long)]
+    send_proxy_v2: bool,
     /// Log one line per connection on stderr (bytes each way, duration, path).
     #[arg(long)]
     log: bool,
@@ -75,11 +96,14 @@ pub struct Config {
     pub limit: Option<Arc<tokio::sync::Semaphore>>,
     pub refuse_excess: bool,
     pub idle_timeout: Option<Duration>,
+    pub max_lifetime: Option<Duration>,
     pub connect_timeout: Duration,
     pub grace: Duration,
     pub log: bool,
     pub how: How,
     pub pipe_size: usize,
+    /// The PROXY protocol header to send upstream, if any.
+    pub send_proxy: Option<proxy::Version>,
 }
 
 pub fn main(args: &[OsString]) -> u8 {
@@ -91,8 +115,15 @@ pub fn main(args: &[OsString]) -> u8 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    if let Err(msg) = check(&a) {
+        let e = Args::command().error(clap::error::ErrorKind::ArgumentConflict, msg);
+        let _ = e.print();
+        return 2;
+    }
     match run(a) {
-        Ok(()) => 0,
+        // Connections were cut at the end of the grace period.
+        Ok(cut) if cut > 0 => 1,
+        Ok(_) => 0,
         Err(e) => {
             eprintln!("relay: {e}");
             1
@@ -100,11 +131,44 @@ pub fn main(args: &[OsString]) -> u8 {
     }
 }
 
-fn run(a: Args) -> Result<(), String> {
+/// Settings that cannot work, refused before anything starts, as clap refuses a bad value.
+fn check(a: &Args) -> Result<(), String> {
+    if a.idle_timeout == Some(Duration::ZERO) {
+        return Err("--idle-timeout 0 would close every connection at once \
+                    (leave the option out for no idle timeout)"
+            .into());
+    }
+    if a.max_lifetime == Some(Duration::ZERO) {
+        return Err("--max-lifetime 0 would close every connection at once".into());
+    }
+    if a.connect_timeout.is_zero() {
+        return Err("--connect-timeout 0 would fail every connection".into());
+    }
     if a.idle_timeout.is_some() && a.strategy == How::Copy {
         return Err("--idle-timeout needs --strategy splice".into());
     }
-    let listen = Listen::parse(&a.listen)?;
+    if a.refuse_excess && a.max_conns == 0 {
+        return Err("--refuse-excess needs --max-conns N with N > 0".into());
+    }
+    if a.jobs == Some(0) {
+        return Err("-j 0: a relay needs at least one worker".into());
+    }
+    if let Some(me) = Listen::parse(&a.listen)
+        .ok()
+        .and_then(|l| l.loop_in(&a.upstream))
+    {
+        return Err(format!(
+            "UPSTREAM '{}' is the LISTEN address itself ({me}): every connection would be \
+             relayed back into the relay",
+            a.upstream
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the relay until it is stopped; how many connections were cut when it stopped.
+fn run(a: Args) -> Result<usize, String> {
+    let mut listen = Listen::parse(&a.listen)?;
     let upstream = Endpoint::parse(&a.upstream)?;
     raise_fd_limit();
     // Signal handlers first: a SIGINT arriving once the listening line is out must stop
@@ -117,7 +181,9 @@ fn run(a: Args) -> Result<(), String> {
         let _in_rt = rt.enter();
         Signals::new().map_err(|e| format!("signal: {}", strerror(&e)))?
     };
-    let jobs = a.jobs.max(1);
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let listeners = listen
         .bind(jobs)
         .map_err(|e| format!("{}: {}", a.listen, strerror(&e)))?;
@@ -132,11 +198,17 @@ fn run(a: Args) -> Result<(), String> {
         limit: (a.max_conns > 0).then(|| Arc::new(tokio::sync::Semaphore::new(a.max_conns))),
         refuse_excess: a.refuse_excess,
         idle_timeout: a.idle_timeout,
+        max_lifetime: a.max_lifetime,
         connect_timeout: a.connect_timeout,
         grace: a.grace,
         log: a.log,
         how: a.strategy,
         pipe_size: usize::try_from(a.pipe_size).unwrap_or(usize::MAX),
+        send_proxy: match (a.send_proxy, a.send_proxy_v2) {
+            (true, _) => Some(proxy::Version::V1),
+            (_, true) => Some(proxy::Version::V2),
+            _ => None,
+        },
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers: Vec<_> = listeners
@@ -150,9 +222,9 @@ fn run(a: Args) -> Result<(), String> {
                 .map_err(|e| format!("thread: {}", strerror(&e)))
         })
         .collect::<Result<_, _>>()?;
-    rt.block_on(supervise(workers, stop_tx, signals));
+    let cut = rt.block_on(supervise(workers, stop_tx, signals));
     listen.cleanup();
-    Ok(())
+    Ok(cut)
 }
 
 /// SIGINT and SIGTERM, caught.
@@ -173,21 +245,20 @@ impl Signals {
 }
 
 /// Waits for the workers to end (they end only after a stop) or for SIGINT/SIGTERM: the first
-/// signal stops accepting, a second one exits at once.
+/// signal stops accepting, a second one exits at once. Returns how many connections the
+/// workers cut.
 async fn supervise(
-    workers: Vec<std::thread::JoinHandle<()>>,
+    workers: Vec<std::thread::JoinHandle<usize>>,
     stop: tokio::sync::watch::Sender<bool>,
     mut sig: Signals,
-) {
+) -> usize {
     let mut done = tokio::task::spawn_blocking(move || {
-        for w in workers {
-            let _ = w.join();
-        }
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
     });
     let mut stopping = false;
     loop {
         tokio::select! {
-            _ = &mut done => return,
+            cut = &mut done => return cut.unwrap_or(0),
             _ = sig.int.recv() => {}
             _ = sig.term.recv() => {}
         }

@@ -2,16 +2,19 @@
 //! and the grace period after a stop.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use splicekit::tokio::{relay, Options, Path, SpliceStream};
-use tokio::io::{AsyncRead, AsyncWrite};
+use splicekit::tokio::{relay_until, Options, Path, SpliceStream};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::task::JoinSet;
 
 use super::addr::{Bound, Endpoint};
+use super::proxy;
 use super::{Config, How};
 use crate::util::strerror;
 
@@ -23,6 +26,83 @@ enum Listener {
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+}
+
+impl Stream {
+    /// Writes the PROXY protocol header for a connection from `client` (not counted in the
+    /// bytes relayed: it is not the client's).
+    async fn send_proxy(&mut self, client: &Stream, v: proxy::Version) -> io::Result<()> {
+        let addrs = match client {
+            Stream::Tcp(c) => Some((c.peer_addr()?, c.local_addr()?)),
+            Stream::Unix(_) => None,
+        };
+        let h = proxy::header(v, addrs);
+        match self {
+            Stream::Tcp(s) => s.write_all(&h).await,
+            Stream::Unix(s) => s.write_all(&h).await,
+        }
+    }
+
+    /// Closes the socket with `SO_LINGER {1, 0}`: a TCP peer sees a reset, not an EOF, so it
+    /// cannot take a cut-off stream for a complete one. (A Unix stream peer sees an EOF.)
+    fn abort(self) {
+        if let Stream::Tcp(s) = &self {
+            let _ = rustix::net::sockopt::set_socket_linger(s, Some(Duration::ZERO));
+        }
+    }
+}
+
+/// A stream that counts the bytes written into it and notes whether it failed.
+struct Counted<'a, S> {
+    s: &'a mut S,
+    wrote: u64,
+    failed: bool,
+}
+
+impl<'a, S: Unpin> Counted<'a, S> {
+    fn new(s: &'a mut S) -> Self {
+        let (wrote, failed) = (0, false);
+        Counted { s, wrote, failed }
+    }
+
+    fn poll<T>(
+        &mut self,
+        f: impl FnOnce(Pin<&mut S>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let r = f(Pin::new(&mut *self.s));
+        self.failed |= matches!(r, Poll::Ready(Err(_)));
+        r
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<'_, S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.poll(|s| s.poll_read(cx, buf))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = self.poll(|s| s.poll_write(cx, buf));
+        if let Poll::Ready(Ok(n)) = r {
+            self.wrote += n as u64;
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll(|s| s.poll_flush(cx))
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll(|s| s.poll_shutdown(cx))
+    }
 }
 
 impl Listener {
@@ -58,51 +138,60 @@ async fn connect(to: &Endpoint) -> io::Result<Stream> {
 }
 
 /// Runs one worker until `stop` turns true, then lets open connections finish for the grace
-/// period and cuts the rest.
-pub fn worker(l: Bound, cfg: &Arc<Config>, stop: watch::Receiver<bool>) {
+/// period and cuts the rest (each logs its line); returns how many it cut.
+pub fn worker(l: Bound, cfg: &Arc<Config>, stop: watch::Receiver<bool>) -> usize {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return eprintln!("relay: runtime: {}", strerror(&e)),
+        Err(e) => {
+            eprintln!("relay: runtime: {}", strerror(&e));
+            return 0;
+        }
     };
     rt.block_on(async {
         let listener = match Listener::register(l) {
             Ok(l) => l,
-            Err(e) => return eprintln!("relay: listen: {}", strerror(&e)),
+            Err(e) => {
+                eprintln!("relay: listen: {}", strerror(&e));
+                return 0;
+            }
         };
         let mut conns = JoinSet::new();
-        accept_loop(&listener, cfg, stop, &mut conns).await;
+        let (cut_tx, cut) = watch::channel(false);
+        accept_loop(&listener, cfg, stop, &cut, &mut conns).await;
         drop(listener);
         let all = async { while conns.join_next().await.is_some() {} };
-        if tokio::time::timeout(cfg.grace, all).await.is_err() {
-            eprintln!(
-                "relay: {} connection(s) cut at the end of the {:?} grace period",
-                conns.len(),
-                cfg.grace
-            );
+        if tokio::time::timeout(cfg.grace, all).await.is_ok() {
+            return 0;
+        }
+        // Each connection still open ends at once with its log line and resets.
+        while conns.try_join_next().is_some() {}
+        let n = conns.len();
+        let _ = cut_tx.send(true);
+        let all = async { while conns.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(1), all)
+            .await
+            .is_err()
+        {
             conns.shutdown().await;
         }
-    });
+        let g = cfg.grace;
+        eprintln!("relay: {n} connection(s) cut at the end of the {g:?} grace period");
+        n
+    })
 }
 
 async fn accept_loop(
     listener: &Listener,
     cfg: &Arc<Config>,
     mut stop: watch::Receiver<bool>,
+    cut: &watch::Receiver<bool>,
     conns: &mut JoinSet<()>,
 ) {
     loop {
         while conns.try_join_next().is_some() {}
-        // Waiting for a free slot before accepting leaves excess connections in the backlog.
-        let mut permit = None;
-        if let (Some(limit), false) = (&cfg.limit, cfg.refuse_excess) {
-            tokio::select! {
-                p = limit.clone().acquire_owned() => permit = p.ok(),
-                _ = stop.changed() => return,
-            }
-        }
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = stop.changed() => return,
@@ -117,17 +206,25 @@ async fn accept_loop(
                 continue;
             }
         };
-        if let (Some(limit), None) = (&cfg.limit, &permit) {
-            match limit.clone().try_acquire_owned() {
-                Ok(p) => permit = Some(p),
+        // A slot for it: waited for (this worker accepts nothing more meanwhile, so further
+        // connections stay in the backlog, and a worker whose backlog is empty holds no
+        // slot), or with --refuse-excess taken at once or the connection closed.
+        let permit = match (&cfg.limit, cfg.refuse_excess) {
+            (None, _) => None,
+            (Some(limit), false) => tokio::select! {
+                p = limit.clone().acquire_owned() => p.ok(),
+                _ = stop.changed() => return stream.abort(),
+            },
+            (Some(limit), true) => match limit.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
                 Err(_) => {
                     eprintln!("relay: {peer}: refused: --max-conns connections are open");
                     continue;
                 }
-            }
-        }
+            },
+        };
         let cfg = cfg.clone();
-        conns.spawn(handle(stream, peer, cfg, permit));
+        conns.spawn(handle(stream, peer, cfg, cut.clone(), permit));
     }
 }
 
@@ -143,24 +240,51 @@ async fn handle(
     client: Stream,
     peer: String,
     cfg: Arc<Config>,
+    cut: watch::Receiver<bool>,
     _slot: Option<OwnedSemaphorePermit>,
 ) {
     let t0 = Instant::now();
+    let mut stop = std::pin::pin!(stop_when(&cfg, t0, cut));
     let to = &cfg.upstream;
-    let upstream = match tokio::time::timeout(cfg.connect_timeout, connect(to)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return eprintln!("relay: {peer}: upstream {to}: connect: {}", strerror(&e)),
-        Err(_) => {
-            let t = cfg.connect_timeout;
-            return eprintln!("relay: {peer}: upstream {to}: connect: timed out after {t:?}");
+    let connecting = tokio::time::timeout(cfg.connect_timeout, connect(to));
+    let why = match tokio::select! { r = connecting => Ok(r), e = stop.as_mut() => Err(e) } {
+        Ok(Ok(Ok(s))) => Ok(s),
+        Ok(Ok(Err(e))) => Err(strerror(&e)),
+        Ok(Err(_)) => Err(format!("timed out after {:?}", cfg.connect_timeout)),
+        Err(e) => Err(e.to_string()),
+    };
+    let upstream = match why {
+        Ok(s) => s,
+        Err(why) => {
+            client.abort();
+            return eprintln!("relay: {peer}: upstream {to}: connect: {why}");
         }
     };
-    let o = match (client, upstream) {
-        (Stream::Tcp(mut a), Stream::Tcp(mut b)) => pump(&mut a, &mut b, &cfg).await,
-        (Stream::Tcp(mut a), Stream::Unix(mut b)) => pump(&mut a, &mut b, &cfg).await,
-        (Stream::Unix(mut a), Stream::Tcp(mut b)) => pump(&mut a, &mut b, &cfg).await,
-        (Stream::Unix(mut a), Stream::Unix(mut b)) => pump(&mut a, &mut b, &cfg).await,
+    let (mut client, mut upstream) = (client, upstream);
+    if let Some(v) = cfg.send_proxy {
+        if let Err(e) = upstream.send_proxy(&client, v).await {
+            client.abort();
+            upstream.abort();
+            return eprintln!(
+                "relay: {peer}: upstream {to}: PROXY header: {}",
+                strerror(&e)
+            );
+        }
+    }
+    let stop = stop.as_mut();
+    let o = match (&mut client, &mut upstream) {
+        (Stream::Tcp(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
+        (Stream::Tcp(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
+        (Stream::Unix(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
+        (Stream::Unix(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
     };
+    // Closed before the log line is written: whoever reads it finds them gone.
+    if o.error.is_some() {
+        client.abort();
+        upstream.abort();
+    } else {
+        drop((client, upstream));
+    }
     let secs = t0.elapsed().as_secs_f64();
     let (up, down) = (o.up, o.down);
     match o.error {
@@ -176,27 +300,53 @@ async fn handle(
     }
 }
 
-/// Moves the connection's bytes by the configured strategy.
-async fn pump<A, B>(a: &mut A, b: &mut B, cfg: &Config) -> Outcome
+/// Completes (with the reason) when the connection must end whatever it is doing: its
+/// --max-lifetime ran out, or the worker cuts it at the end of the grace period.
+async fn stop_when(cfg: &Config, t0: Instant, mut cut: watch::Receiver<bool>) -> io::Error {
+    let life = async {
+        match cfg.max_lifetime {
+            Some(d) => tokio::time::sleep_until((t0 + d).into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    let cut = async {
+        if cut.wait_for(|&c| c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = life => {
+            let d = cfg.max_lifetime.unwrap_or_default();
+            io::Error::new(io::ErrorKind::TimedOut, format!("open longer than --max-lifetime {d:?}"))
+        }
+        () = cut => io::Error::other(format!("cut at the end of the {:?} grace period", cfg.grace)),
+    }
+}
+
+/// Moves the connection's bytes by the configured strategy until they end or `stop` does.
+async fn pump<A, B, S>(a: &mut A, b: &mut B, cfg: &Config, stop: S) -> Outcome
 where
     A: SpliceStream + AsyncRead + AsyncWrite + Unpin,
     B: SpliceStream + AsyncRead + AsyncWrite + Unpin,
+    S: std::future::Future<Output = io::Error>,
 {
     if cfg.how == How::Copy {
         let path = "tokio::io::copy_bidirectional".to_string();
-        return match tokio::io::copy_bidirectional(a, b).await {
-            Ok((up, down)) => Outcome {
-                up,
-                down,
-                path,
-                error: None,
-            },
-            Err(e) => Outcome {
-                up: 0,
-                down: 0,
-                path,
-                error: Some(strerror(&e)),
-            },
+        // Counted here: copy_bidirectional's own counts are lost when it fails.
+        let (mut a, mut b) = (Counted::new(a), Counted::new(b));
+        let r = tokio::select! {
+            r = tokio::io::copy_bidirectional(&mut a, &mut b) => r.err().map(|e| (e, true)),
+            e = stop => Some((e, false)),
+        };
+        return Outcome {
+            up: b.wrote,
+            down: a.wrote,
+            path,
+            error: r.map(|(e, io)| match (io, a.failed) {
+                (false, _) => e.to_string(),
+                (true, true) => format!("client: {}", strerror(&e)),
+                (true, false) => format!("upstream: {}", strerror(&e)),
+            }),
         };
     }
     let opts = Options {
@@ -211,7 +361,7 @@ where
             format!("{x} up, {y} down")
         }
     };
-    match relay(&*a, &*b, &opts).await {
+    match relay_until(&*a, &*b, &opts, stop).await {
         Ok(r) => Outcome {
             up: r.a_to_b,
             down: r.b_to_a,
@@ -220,18 +370,17 @@ where
         },
         Err(e) => {
             let r = e.report;
-            let who = if e.error.op() == splicekit::Op::Idle {
-                "idle"
-            } else if e.on_a() {
-                "client"
-            } else {
-                "upstream"
+            let error = match e.error.op() {
+                splicekit::Op::Stop => e.error.io_error().to_string(),
+                splicekit::Op::Idle => format!("idle: {}", e.error),
+                _ if e.on_a() => format!("client: {}", e.error),
+                _ => format!("upstream: {}", e.error),
             };
             Outcome {
                 up: r.a_to_b,
                 down: r.b_to_a,
                 path: paths(r.a_to_b_path, r.b_to_a_path),
-                error: Some(format!("{who}: {}", e.error)),
+                error: Some(error),
             }
         }
     }
