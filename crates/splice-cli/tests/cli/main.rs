@@ -1,5 +1,6 @@
 //! The `splice` binary's one integration-test binary: real processes, real pipes and files.
 
+mod applets;
 mod bench;
 mod cat;
 mod faults;

@@ -121,9 +121,23 @@ struct Opts {
     progress: bool,
 }
 
+/// The name the tool answers to: `gen`, or `yes` when run through a link of that name.
+static NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+fn name() -> &'static str {
+    NAME.get().copied().unwrap_or("gen")
+}
+
 fn usage_error(msg: &str) -> u8 {
-    eprintln!("gen: {msg}\nTry 'gen --help' for more information.");
+    let n = name();
+    eprintln!("{n}: {msg}\nTry '{n} --help' for more information.");
     1
+}
+
+/// Runs `gen` (or, as `name` says, its `yes` alias) with `args`; returns the exit status.
+pub fn main_as(name: &'static str, args: &[OsString]) -> u8 {
+    let _ = NAME.set(name);
+    main(args)
 }
 
 /// Runs `gen` with `args`; returns the exit status.
@@ -158,7 +172,7 @@ pub fn main(args: &[OsString]) -> u8 {
     match produce::to_any(out, &o.content, o.limit, how, o.tuning, &tick) {
         Ok(_) => 0,
         Err(e) => {
-            eprintln!("gen: standard output: {}", strerror(&e));
+            eprintln!("{}: standard output: {}", name(), strerror(&e));
             1
         }
     }
@@ -220,11 +234,14 @@ fn options(found: &[getopt::Found], operands: &[OsString]) -> Result<Option<Opts
                 }
             }
             "help" => {
-                println!("{HELP}");
+                println!(
+                    "{}",
+                    HELP.replacen("Usage: gen", &format!("Usage: {}", name()), 1)
+                );
                 return Ok(None);
             }
             "version" => {
-                println!("gen (splice) {}", env!("CARGO_PKG_VERSION"));
+                println!("{} (splice) {}", name(), env!("CARGO_PKG_VERSION"));
                 return Ok(None);
             }
             _ => {}
