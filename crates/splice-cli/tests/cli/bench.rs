@@ -71,6 +71,21 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
     }
     let svg = std::fs::read_to_string(d.path().join("b.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    // Valid XML (labels such as "spin <=200us" escaped), read by a real parser.
+    if have("python3", "an XML parser for the SVG") {
+        let o = sh(
+            "python3 -c 'import sys, xml.etree.ElementTree as E; \
+             r = E.parse(\"b.svg\").getroot(); \
+             print(sum(1 for t in r.iter() if t.tag.endswith(\"text\") and \"<=\" in (t.text or \"\")))'",
+            d.path(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "2",
+            "the spin rows' labels"
+        );
+    }
     assert_eq!(
         svg.matches("<rect x=").count(),
         json.matches("\"case\"").count()

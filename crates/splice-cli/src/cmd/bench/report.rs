@@ -167,7 +167,7 @@ pub fn svg(rows: &[Row]) -> String {
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"10\" y=\"20\" font-size=\"14\">splice bench: GiB/s (ratio to the case's first row), {}</text>\n",
         left + width + 90.0,
-        machine()
+        xml_text(&machine())
     );
     let mut y = 34.0;
     let mut last = "";
@@ -189,8 +189,8 @@ pub fn svg(rows: &[Row]) -> String {
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} · {}</text><rect x=\"{left}\" y=\"{y}\" width=\"{w:.1}\" height=\"{bar_h}\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{}\">{:.2} ({:.1}x)</text>",
             left - 6.0,
             y + 13.0,
-            r.case,
-            r.method,
+            xml_text(r.case),
+            xml_text(r.method),
             left + w + 4.0,
             y + 13.0,
             r.gib_s,
@@ -200,4 +200,11 @@ pub fn svg(rows: &[Row]) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// `s` as XML character data: `&`, `<` and `>` escaped (labels such as `spin <=200us`).
+fn xml_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
