@@ -4,7 +4,8 @@
 # into a copying reader (GNU `cat > /dev/null`, read/write). Installs its peers with apt-get.
 # Then `splice gen` against `yes` (GNU and uutils): GEN_GIB of output into a reader that splices
 # it to /dev/null and stops at exactly that count.
-# Then tee, meters, and relays: `splice relay` against socat (default and -b 131072) and the
+# Then tee, meters, and relays: `splice relay` against socat (default and -b 131072), HAProxy
+# (in `splice bench`'s relay cases: splice both ways with 1 MiB pipes, and nosplice) and the
 # same binary's tokio::io::copy_bidirectional strategy, client -> relay -> sink on 127.0.0.1.
 # Then the cost per input (ONLY=small): 10,000 files of 1 KiB into a pipe and into /dev/null,
 # system calls per operand, start-up on a 100-byte file, tee into one pipe, and one big file,
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 size=${1:-1024}
 gen_gib=${2:-8}
 need=()
-for p in pv hyperfine socat; do command -v "$p" >/dev/null || need+=("$p"); done
+for p in pv hyperfine socat haproxy; do command -v "$p" >/dev/null || need+=("$p"); done
 uucat=/usr/lib/cargo/bin/coreutils/cat   # Debian's rust-coreutils (uutils)
 [ -x "$uucat" ] || need+=(rust-coreutils)
 if [ ${#need[@]} -gt 0 ]; then

@@ -25,19 +25,45 @@ pub fn methods() -> Vec<(&'static str, &'static str)> {
         ("tokio copy_bidirectional", "copy"),
         ("splice relay", "splice"),
     ];
-    if have_socat() {
+    if have("socat", "-V") {
         m.push(("socat (default 8 KiB)", "socat"));
+    }
+    // HAProxy in TCP mode, what an operator would run instead: with splice both ways
+    // (splice-auto, splice-request, splice-response and 1 MiB pipes: its best here) and
+    // without (nosplice).
+    if have("haproxy", "-v") {
+        m.push(("haproxy splice, 1M pipes", "haproxy-splice"));
+        m.push(("haproxy, no splice", "haproxy-nosplice"));
     }
     m
 }
 
-fn have_socat() -> bool {
-    Command::new("socat")
-        .arg("-V")
+fn have(tool: &str, version: &str) -> bool {
+    Command::new(tool)
+        .arg(version)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// An HAProxy configuration: TCP mode from `port` to `sink`, one thread per CPU.
+fn haproxy_config(port: u16, sink: SocketAddr, jobs: usize, splice: bool) -> String {
+    let (global, option) = if splice {
+        (
+            "    tune.pipesize 1048576\n",
+            "    option splice-auto\n    option splice-request\n    option splice-response\n",
+        )
+    } else {
+        ("    nosplice\n", "")
+    };
+    format!(
+        "global\n    nbthread {jobs}\n    maxconn 4096\n{global}\
+         defaults\n    mode tcp\n    timeout connect 10s\n    timeout client 1m\n    \
+         timeout server 1m\n{option}\
+         frontend f\n    bind 127.0.0.1:{port}\n    default_backend b\n\
+         backend b\n    server s {sink}\n"
+    )
 }
 
 /// A sink server: drains every connection to /dev/null by splice, counting bytes.
@@ -73,6 +99,8 @@ impl Sink {
 pub struct RelayProc {
     child: Child,
     addr: SocketAddr,
+    /// HAProxy's configuration file, kept until the process is gone, then removed.
+    _config: Option<tempfile::NamedTempFile>,
 }
 
 impl RelayProc {
@@ -82,7 +110,23 @@ impl RelayProc {
         // One worker per CPU for both of ours, as socat's process per connection can use
         // every CPU too.
         let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let child = if strategy == "socat" {
+        let mut config = None;
+        let child = if let Some(how) = strategy.strip_prefix("haproxy-") {
+            let mut f = tempfile::NamedTempFile::new()?;
+            std::io::Write::write_all(
+                &mut f,
+                haproxy_config(port, sink, jobs, how == "splice").as_bytes(),
+            )?;
+            let child = Command::new("haproxy")
+                .args(["-db", "-q"])
+                .arg("-f")
+                .arg(f.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()?;
+            config = Some(f);
+            child
+        } else if strategy == "socat" {
             Command::new("socat")
                 .arg(format!(
                     "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=1024"
@@ -105,7 +149,11 @@ impl RelayProc {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        Ok(RelayProc { child, addr })
+        Ok(RelayProc {
+            child,
+            addr,
+            _config: config,
+        })
     }
 
     /// The relay's user + system CPU time so far, with that of its reaped children (socat
