@@ -30,7 +30,12 @@ enum Fill {
 }
 
 pub(super) struct Direction {
+    /// The broker pipe, held only while bytes are in flight: taken from `pool` when the
+    /// source turns readable, given back once it is empty and the source would block, so an
+    /// idle connection holds no pipe.
     pipe: Option<PooledPipe<'static>>,
+    pool: &'static PipePool,
+    size: usize,
     /// Bytes in the pipe (splice) or in `buf[start..start + pending]` (buffered).
     pending: usize,
     /// The pipe's capacity (splice path).
@@ -48,8 +53,10 @@ pub(super) struct Direction {
 
 impl Direction {
     pub(super) fn new(pool: &'static PipePool, size: usize, src: FdKind, dst: FdKind) -> Self {
-        let mut d = Direction {
+        Direction {
             pipe: None,
+            pool,
+            size,
             pending: 0,
             cap: 0,
             buf: Vec::new(),
@@ -60,16 +67,19 @@ impl Direction {
             path: Path::Splice,
             src,
             dst,
-        };
-        match pool.take(size) {
-            Ok(p) => {
-                d.cap = p.capacity();
-                d.pipe = Some(p);
-            }
-            // No pipe (EMFILE, ENFILE): this connection copies through a buffer instead.
-            Err(_) => d.go_buffered(),
         }
-        d
+    }
+
+    /// Takes a pipe for the bytes about to come; with none to be had (EMFILE, ENFILE), this
+    /// connection copies through a buffer from now on.
+    fn take_pipe(&mut self) {
+        match self.pool.take(self.size) {
+            Ok(p) => {
+                self.cap = p.capacity();
+                self.pipe = Some(p);
+            }
+            Err(_) => self.go_buffered(),
+        }
     }
 
     pub(super) fn is_done(&self) -> bool {
@@ -95,7 +105,7 @@ impl Direction {
     fn wants_fill(&self) -> bool {
         !self.read_done
             && match self.path {
-                Path::Splice => self.pending < self.cap,
+                Path::Splice => self.pipe.is_none() || self.pending < self.cap,
                 Path::Copy => self.pending == 0,
             }
     }
@@ -172,6 +182,9 @@ impl Direction {
         loop {
             ready!(r.poll_ready(cx, Interest::READABLE))
                 .map_err(|e| self.err(Op::Poll, Side::Input, e))?;
+            if self.path == Path::Splice && self.pipe.is_none() {
+                self.take_pipe();
+            }
             let res = match &self.pipe {
                 Some(p) if self.path == Path::Splice => {
                     let (want, pending) = (self.cap - self.pending, self.pending);
@@ -197,6 +210,12 @@ impl Direction {
                     return Poll::Ready(Ok(Fill::Bytes));
                 }
                 Ok(None) => return Poll::Ready(Ok(Fill::SlotsFull)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.pending == 0 => {
+                    // Nothing to read and nothing in flight: the pipe goes back to the pool
+                    // (empty, so reusable) until the source is readable again.
+                    self.pipe = None;
+                    self.cap = 0;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock || is_intr(&e) => {}
                 // EINVAL, ENOSYS, EOPNOTSUPP before the first byte: this pair takes no
                 // splice; the connection copies through a buffer from now on.
