@@ -13,7 +13,7 @@
 # when they are (or can be) built into the cache ~/.cache/splice-peers: uutils by
 # `cargo install` (PEERS_UUTILS=0 skips it), GNU HEAD from git only with PEERS_GNU_HEAD=1.
 # Usage: scripts/peers.sh [SIZE_MIB] [GEN_GIB] (defaults 1024, 8); ONLY=relay (or cat, gen,
-# tee, pv, small) runs one section. Not part of the tests.
+# tee, pv, small, conns) runs one section. Not part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1024}
@@ -228,4 +228,57 @@ hyperfine -N --warmup 2 --runs 31 --export-markdown "$table" \
   -n "C two-hop loop" "bash -c 'set -o pipefail; $cache/twohop $data | $r'" \
   -n "GNU cat 9.1" "bash -c 'set -o pipefail; cat $data | $r'" "${extra[@]}" >/dev/null
 cat "$table"
+}
+
+run conns && {
+echo
+echo "== cost per connection: N idle connections held open through each relay (RSS, descriptors)"
+# A sink that accepts and holds every connection, and a client that opens N connections
+# through the relay, sends one byte on each, waits until the sink has them all, then reports
+# the relay's RSS and descriptors from /proc before closing everything.
+conns=$(mktemp --suffix=.py)
+cat > "$conns" <<'PY'
+import os, resource, socket, sys, threading, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+sink_port, relay_port, pid, n = map(int, sys.argv[1:5])
+held, got = [], [0]
+def sink():
+    l = socket.create_server(("127.0.0.1", sink_port), backlog=4096)
+    while True:
+        c, _ = l.accept(); c.recv(1); held.append(c); got[0] += 1
+threading.Thread(target=sink, daemon=True).start(); time.sleep(0.3)
+def rss():
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS"): return int(line.split()[1])
+fds0, rss0 = len(os.listdir(f"/proc/{pid}/fd")), rss()
+clients = []
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", relay_port)); s.sendall(b"x"); clients.append(s)
+t = time.time()
+while got[0] < n and time.time() - t < 60: time.sleep(0.05)
+time.sleep(0.5)
+fds, r = len(os.listdir(f"/proc/{pid}/fd")), rss()
+print(f"{n:6d} connections: RSS {r} KiB (+{(r - rss0) / n:.1f} KiB each), "
+      f"{fds} descriptors (+{(fds - fds0) / n:.2f} each), {got[0]} arrived")
+PY
+hacfg=$(mktemp)
+# 7,000 at most: the client holds two descriptors per connection (client and sink ends),
+# HAProxy reserves 2.5 per connection (maxconn 7,900), and RLIMIT_NOFILE's hard limit may
+# be 20,000 (it is here, and cannot be raised).
+for n in 100 1000 7000; do
+  for relay in splice haproxy; do
+    sp=$((27200 + RANDOM % 500)); rp=$((sp + 1000))
+    if [ $relay = splice ]; then
+      (ulimit -n "$(ulimit -Hn)"; exec $S relay 127.0.0.1:$rp 127.0.0.1:$sp) & pid=$!
+    else
+      printf 'global\n    maxconn 7900\n    tune.pipesize 1048576\ndefaults\n    mode tcp\n    timeout connect 10s\n    timeout client 1m\n    timeout server 1m\n    option splice-auto\nfrontend f\n    bind 127.0.0.1:%s\n    default_backend b\nbackend b\n    server s 127.0.0.1:%s\n' $rp $sp > "$hacfg"
+      (ulimit -n "$(ulimit -Hn)"; exec haproxy -db -q -f "$hacfg") & pid=$!
+    fi
+    sleep 0.5
+    printf '%-8s ' "$relay"; (ulimit -n "$(ulimit -Hn)"; python3 "$conns" $sp $rp $pid $n)
+    kill $pid; wait $pid 2>/dev/null || true
+  done
+done
+rm -f "$conns" "$hacfg"
 }
