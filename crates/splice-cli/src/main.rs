@@ -10,7 +10,35 @@ mod util;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+/// The binary's logger: `SPLICE_LOG=debug` (or `trace`) prints the library's log records on
+/// stderr as `splicekit: …`; the library itself never prints.
+struct Stderr;
+
+impl log::Log for Stderr {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::max_level()
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("{}: {}", r.target(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn init_log() {
+    let level = match std::env::var("SPLICE_LOG").as_deref() {
+        Ok("debug") => log::LevelFilter::Debug,
+        Ok("trace") => log::LevelFilter::Trace,
+        _ => return,
+    };
+    if log::set_logger(&Stderr).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
 fn main() -> ExitCode {
+    init_log();
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let prog = args
         .first()

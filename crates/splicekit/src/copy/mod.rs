@@ -10,7 +10,6 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::error::{Error, Op, Result, Side};
@@ -198,7 +197,8 @@ pub fn copy<S: AsFd, D: AsFd>(src: S, dst: D) -> Result<CopyReport> {
 ///
 /// On error, [`Error::bytes_moved`] bytes reached the sink and [`Error::side`] says whether
 /// the source or the sink failed. `EINTR` is retried; `EAGAIN` on a non-blocking descriptor is
-/// waited out with `poll`. Set `SPLICE_LOG=debug` to see the chosen strategy on stderr.
+/// waited out with `poll`. The chosen strategy is logged at debug level through the `log`
+/// crate (target `splicekit`); the `splice` binary prints it with `SPLICE_LOG=debug`.
 pub fn copy_with<S: AsFd, D: AsFd>(src: S, dst: D, opts: &CopyOptions) -> Result<CopyReport> {
     copy_fds(src.as_fd(), dst.as_fd(), opts)
 }
@@ -508,16 +508,11 @@ pub(crate) fn is_intr(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINTR)
 }
 
-/// Prints `msg()` on stderr when `SPLICE_LOG` is `debug` (or `trace`).
+/// Logs `msg()` at debug level through the `log` facade (target `splicekit`): which strategy
+/// each copy took and why a path fell back. Nothing is printed unless the program installed
+/// a logger (the `splice` binary does for `SPLICE_LOG=debug`).
 pub(crate) fn log(msg: impl FnOnce() -> String) {
-    static ON: OnceLock<bool> = OnceLock::new();
-    let on = *ON.get_or_init(|| {
-        matches!(
-            std::env::var("SPLICE_LOG").as_deref(),
-            Ok("debug" | "trace")
-        )
-    });
-    if on {
-        eprintln!("splicekit: {}", msg());
+    if log::log_enabled!(target: "splicekit", log::Level::Debug) {
+        log::debug!(target: "splicekit", "{}", msg());
     }
 }
