@@ -129,7 +129,12 @@ impl Error {
     pub fn io_error(&self) -> &io::Error {
         &self.source
     }
-    /// Consumes the error, returning the underlying I/O error.
+    /// The kernel's errno, when the failure was a system call's.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+    /// Consumes the error, returning the underlying I/O error (the errno, without the
+    /// operation and descriptor kinds).
     pub fn into_io_error(self) -> io::Error {
         self.source
     }
@@ -159,6 +164,32 @@ impl std::error::Error for Error {
     }
 }
 
+/// An `io::Error` of the same [`io::ErrorKind`] that carries the whole [`Error`] (operation,
+/// kinds, side, bytes moved) as its inner error. `std` cannot hold a custom payload and an
+/// errno at once, so `raw_os_error()` on the result is `None`; the errno stays reachable:
+///
+/// ```
+/// # fn main() {
+/// use std::io;
+/// let e = splicekit::Error::new(
+///     splicekit::Op::Splice,
+///     splicekit::FdKind::Pipe,
+///     splicekit::FdKind::Pipe,
+///     splicekit::Side::Output,
+///     0,
+///     io::Error::from_raw_os_error(32),
+/// );
+/// let io: io::Error = e.into();
+/// assert_eq!(io.kind(), io::ErrorKind::BrokenPipe);
+/// let errno = io
+///     .get_ref()
+///     .and_then(|e| e.downcast_ref::<splicekit::Error>())
+///     .and_then(splicekit::Error::raw_os_error);
+/// assert_eq!(errno, Some(32));
+/// # }
+/// ```
+///
+/// Where the errno itself must be the `io::Error`, use [`Error::into_io_error`].
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let kind = e.source.kind();
