@@ -348,3 +348,52 @@ fn numeric_without_a_size_climbs_as_pvs() {
     let (out, _, _) = run(&script.replace("$T", "$S pv -b"), &d);
     assert_eq!(String::from_utf8_lossy(&out), "5\n5\n10\n");
 }
+
+/// pv 1.9's `-v`: at the end, the rates of the intervals seen, `min/avg/max/mdev`, also with
+/// `-q`; `rate not measured` when the transfer ended before a first interval.
+#[test]
+fn stats_at_the_end() {
+    let d = Dir::new();
+    let (out, err, st) = run(
+        "head -c 3000 /dev/zero | $S pv -q -v -L 6000 -i 0.1 | wc -c",
+        &d,
+    );
+    assert_eq!(
+        (String::from_utf8_lossy(&out).trim(), st),
+        ("3000", Some(0))
+    );
+    let nums: Vec<f64> = err
+        .strip_prefix("rate min/avg/max/mdev = ")
+        .and_then(|r| r.strip_suffix(" B/s\n"))
+        .unwrap_or_else(|| panic!("{err:?}"))
+        .split('/')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let [min, avg, max, mdev] = nums[..] else {
+        panic!("{err:?}")
+    };
+    assert!(min <= avg && avg <= max && mdev >= 0.0, "{err:?}");
+    assert!(
+        (3000.0..=9000.0).contains(&avg),
+        "about the -L rate: {err:?}"
+    );
+    let (_, err, _) = run("head -c 10 /dev/zero | $S pv -q -v > /dev/null", &d);
+    assert_eq!(err, "rate not measured\n");
+    let (_, err, _) = run(
+        "head -c 3000 /dev/zero | $S pv -f -8 -v -b -L 6000 -i 0.1 >/dev/null",
+        &d,
+    );
+    let lines = drawn(&err);
+    assert!(
+        lines.last().is_some_and(|l| l.ends_with(" b/s")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .rev()
+            .nth(1)
+            .is_some_and(|l| l.trim() == "23.4Kib"),
+        "{lines:?}"
+    );
+}

@@ -46,6 +46,10 @@ pub struct Look {
     pub last_written: usize,
     /// `-c`: draw on a row of our own with cursor positioning.
     pub cursor: bool,
+    /// `-v`: at the end, the rates seen (min/avg/max/mdev) on stderr.
+    pub stats: bool,
+    /// Measure without drawing (`-q -v`, or stderr not a terminal with `-v`).
+    pub hidden: bool,
 }
 
 impl Look {
@@ -184,6 +188,7 @@ fn display(s: &State) {
     let mut drawn = false;
     // Redraws that saw bytes move: the unknown-size indicator steps 2% on each (pv).
     let mut moves = 0u32;
+    let mut rates: Vec<f64> = Vec::new();
     loop {
         let done = {
             let g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -200,7 +205,11 @@ fn display(s: &State) {
         }
         let t0 = if look.wait_first { first } else { Some(start) };
         let delayed = now.duration_since(start) < look.delay;
-        if let Some(t0) = t0.filter(|_| !delayed) {
+        if look.stats && !done && first.is_some() && now > last_t {
+            // -v: every interval's rate once bytes have started to move (pv's measurements).
+            rates.push((bytes - last_bytes) as f64 / now.duration_since(last_t).as_secs_f64());
+        }
+        if let Some(t0) = t0.filter(|_| !delayed && !look.hidden) {
             let dt = now.duration_since(last_t).as_secs_f64().max(1e-9);
             let elapsed = now.duration_since(t0);
             // The rate over the last interval while running, the average at the end (pv).
@@ -252,9 +261,34 @@ fn display(s: &State) {
             } else if drawn && !look.numeric {
                 let _ = writeln!(std::io::stderr());
             }
+            if look.stats {
+                let _ = std::io::stderr().write_all(stats(&rates, look.bits).as_bytes());
+            }
             return;
         }
     }
+}
+
+/// pv's `-v` line: `rate min/avg/max/mdev = 1.000/2.000/3.000/0.816 B/s` over the
+/// intervals' rates (bits with `-8`), or `rate not measured`.
+fn stats(rates: &[f64], bits: bool) -> String {
+    if rates.is_empty() {
+        return "rate not measured\n".into();
+    }
+    let k = if bits { 8.0 } else { 1.0 };
+    let n = rates.len() as f64;
+    let mean = rates.iter().sum::<f64>() / n;
+    let var = (rates.iter().map(|r| r * r).sum::<f64>() / n - mean * mean).max(0.0);
+    let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = rates.iter().copied().fold(0.0, f64::max);
+    let unit = if bits { "b/s" } else { "B/s" };
+    format!(
+        "rate min/avg/max/mdev = {:.3}/{:.3}/{:.3}/{:.3} {unit}\n",
+        min * k,
+        mean * k,
+        max * k,
+        var.sqrt() * k
+    )
 }
 
 /// The terminal's width from stderr, else `$COLUMNS`, else 80.
@@ -457,6 +491,19 @@ mod tests {
         assert_eq!(describe(3.0, Count::Lines, "/s"), "3.00 /s");
         assert_eq!(describe(12_500.0, Count::Lines, ""), "12.5k");
         assert_eq!(clock(3725), "1:02:05");
+    }
+
+    #[test]
+    fn stats_read_like_pvs() {
+        assert_eq!(
+            stats(&[1.0, 2.0, 3.0], false),
+            "rate min/avg/max/mdev = 1.000/2.000/3.000/0.816 B/s\n"
+        );
+        assert_eq!(
+            stats(&[2.0], true),
+            "rate min/avg/max/mdev = 16.000/16.000/16.000/0.000 b/s\n"
+        );
+        assert_eq!(stats(&[], false), "rate not measured\n");
     }
 
     #[test]

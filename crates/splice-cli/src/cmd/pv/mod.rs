@@ -77,6 +77,7 @@ pub(super) const SPECS: &[Spec] = &[
     spec!(Some('c'), Some("cursor"), None, "c"),
     spec!(Some('o'), Some("output"), Some(true), "o"),
     spec!(Some('X'), Some("discard"), None, "X"),
+    spec!(Some('v'), Some("stats"), None, "v"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -95,6 +96,7 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -A, --last-written N   show the last N bytes written (copies the bytes to see them)
   -n, --numeric          print integer percentages (bytes with -b), one per line
   -q, --quiet            show nothing
+  -v, --stats            at the end, the rates seen: min/avg/max/mdev (pv 1.9)
   -f, --force            show progress even if standard error is not a terminal
   -W, --wait             show nothing until the first byte has moved
   -C, --no-splice        copy with read/write instead of the kernel paths
@@ -209,6 +211,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "q" => o.quiet = true,
             "f" => o.force = true,
             "c" => look.cursor = true,
+            "v" => look.stats = true,
             "o" => o.output = Some(v.to_string()),
             "X" => o.output = Some("/dev/null".into()),
             "W" => look.wait_first = true,
@@ -345,7 +348,9 @@ fn run(mut o: Opts, operands: &[OsString]) -> u8 {
         }
     }
     let show = !o.quiet && (o.force || o.look.numeric || io::stderr().is_terminal());
-    let meter = show.then(|| Meter::start(o.look.clone()));
+    // -v measures even when nothing is drawn (pv -q -v).
+    o.look.hidden = !show;
+    let meter = (show || o.look.stats).then(|| Meter::start(o.look.clone()));
     let rate = Arc::new(AtomicU64::new(o.limit.unwrap_or(0)));
     remote::listen(rate.clone(), meter.as_ref());
     let counter = Counter {
