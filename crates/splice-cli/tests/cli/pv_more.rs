@@ -397,3 +397,16 @@ fn stats_at_the_end() {
         "{lines:?}"
     );
 }
+
+/// pv 1.9's `-k`: decimal units, one-letter prefixes (`2.50MB`, `12.0 B`).
+#[test]
+fn si_units() {
+    let d = Dir::new();
+    let (_, err, st) = run("head -c 2500000 /dev/zero | $S pv -f -k -b >/dev/null", &d);
+    assert_eq!(
+        (drawn(&err).last().map(|l| l.trim()), st),
+        (Some("2.50MB"), Some(0))
+    );
+    let (_, err, _) = run("head -c 12 /dev/zero | $S pv -f -k -b >/dev/null", &d);
+    assert_eq!(drawn(&err).last().map(|l| l.trim()), Some("12.0 B"));
+}

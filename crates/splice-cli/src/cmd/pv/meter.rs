@@ -50,6 +50,8 @@ pub struct Look {
     pub stats: bool,
     /// Measure without drawing (`-q -v`, or stderr not a terminal with `-v`).
     pub hidden: bool,
+    /// `-k`: decimal units for bytes (`kB`, `MB`: powers of 1000).
+    pub si: bool,
 }
 
 impl Look {
@@ -367,10 +369,14 @@ pub(super) fn buffer_fill() -> String {
 pub(super) fn amount(look: &Look, v: f64, suffix: &str) -> String {
     if look.lines {
         describe(v, Count::Lines, suffix)
-    } else if look.bits {
-        describe(v * 8.0, Count::Bytes, &format!("b{suffix}"))
     } else {
-        describe(v, Count::Bytes, &format!("B{suffix}"))
+        let (v, unit) = if look.bits { (v * 8.0, "b") } else { (v, "B") };
+        let count = if look.si {
+            Count::Decimal
+        } else {
+            Count::Bytes
+        };
+        describe(v, count, &format!("{unit}{suffix}"))
     }
 }
 
@@ -399,6 +405,8 @@ pub fn clock(s: u64) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Count {
     Bytes,
+    /// Bytes in powers of 1000 (`-k`): one-letter prefixes, `12.0 B`, `1.50kB`.
+    Decimal,
     Lines,
 }
 
@@ -431,13 +439,13 @@ pub fn describe(v: f64, count: Count, unit: &str) -> String {
             down += 1;
         }
     }
-    if count == Count::Lines && prefix == 'K' {
+    if count != Count::Bytes && prefix == 'K' {
         prefix = 'k';
     }
     let prefix = match (count, prefix) {
         (Count::Bytes, ' ') => "  ".to_string(),
         (Count::Bytes, p) => format!("{p}i"),
-        (Count::Lines, p) => p.to_string(),
+        (_, p) => p.to_string(),
     };
     let v = v.min(100_000.0);
     let num = if v > 99.9 {
@@ -490,6 +498,9 @@ mod tests {
         assert_eq!(b(0.5), " 512miB");
         assert_eq!(describe(3.0, Count::Lines, "/s"), "3.00 /s");
         assert_eq!(describe(12_500.0, Count::Lines, ""), "12.5k");
+        assert_eq!(describe(12.0, Count::Decimal, "B"), "12.0 B");
+        assert_eq!(describe(1_500.0, Count::Decimal, "B/s"), "1.50kB/s");
+        assert_eq!(describe(2.5e9, Count::Decimal, "B"), "2.50GB");
         assert_eq!(clock(3725), "1:02:05");
     }
 

@@ -78,6 +78,7 @@ pub(super) const SPECS: &[Spec] = &[
     spec!(Some('o'), Some("output"), Some(true), "o"),
     spec!(Some('X'), Some("discard"), None, "X"),
     spec!(Some('v'), Some("stats"), None, "v"),
+    spec!(Some('k'), Some("si"), None, "k"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -115,6 +116,7 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -H, --height N         (accepted; one line is drawn)
   -a, --average-rate     show the average rate since the start
   -8, --bits             show bits instead of bytes
+  -k, --si               decimal units (kB, MB: powers of 1000) instead of KiB, MiB
   -D, --delay-start SEC  show nothing until SEC seconds have passed
   -l, --line-mode        count lines instead of bytes (copies the bytes to count them)
   -0, --null             lines end with NUL (implies -l's copying)
@@ -212,6 +214,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "f" => o.force = true,
             "c" => look.cursor = true,
             "v" => look.stats = true,
+            "k" => look.si = true,
             "o" => o.output = Some(v.to_string()),
             "X" => o.output = Some("/dev/null".into()),
             "W" => look.wait_first = true,
