@@ -97,10 +97,15 @@ fn ten_thousand_connections_leave_no_descriptor_behind() {
             many_at_once(&relay, &mut seen, 100).await;
         }
         wait_lines(&relay, 10_102).await;
-        let after = relay.fds();
+        // Pipes come back to the pool as connections go quiet (a relay holds a pipe only
+        // while bytes are in flight), so the pool may hold more than when warm — never more
+        // than its bound; every other descriptor is back to the warm count.
+        let (after, after_pipes) = (relay.fds(), relay.pipe_fds());
         assert!(
-            after <= warm,
-            "descriptors: {start} at start, {warm} warm, {after} after 10,000 connections"
+            after_pipes.saturating_sub(start_pipes) <= 128
+                && after - after_pipes == warm - warm_pipes,
+            "descriptors: {start} at start ({start_pipes} pipes), {warm} warm ({warm_pipes}), \
+             {after} after 10,000 connections ({after_pipes})"
         );
     });
 }
