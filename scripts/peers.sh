@@ -282,3 +282,4 @@ for n in 100 1000 7000; do
 done
 rm -f "$conns" "$hacfg"
 }
+exit 0
