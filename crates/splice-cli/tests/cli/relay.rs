@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::util::{data, have_strace, sha, splice, SIZES};
 
+mod accept;
 mod more;
 mod proxy;
 mod trust;

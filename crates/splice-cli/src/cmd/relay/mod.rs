@@ -52,7 +52,8 @@ struct Args {
     /// --max-conns would hold its slot forever; this bounds it (HAProxy's `timeout tunnel`).
     #[arg(long, value_parser = parse_duration)]
     max_lifetime: Option<Duration>,
-    /// Give up connecting upstream after this long (more than 0).
+    /// Give up connecting upstream after this long (more than 0); with --accept-proxy, also
+    /// how long a client has to send its PROXY header.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     connect_timeout: Duration,
     /// Worker threads (SO_REUSEPORT listeners for TCP); at least 1 [default: the number of
@@ -70,6 +71,14 @@ struct Args {
     /// Send a PROXY protocol v2 (binary) header; a Unix client gets the LOCAL command.
     #[arg(long)]
     send_proxy_v2: bool,
+    /// Read a PROXY protocol v1 or v2 header from each client (a load balancer in front)
+    /// before relaying: the source it names is the client in --log and in --send-proxy[-v2]
+    /// (so relays chain). Strict: a missing or malformed header, or none complete within
+    /// --connect-timeout, closes the connection with a line on stderr. A v1 UNKNOWN, a v2
+    /// LOCAL (the balancer's health check) or a v2 Unix/UNSPEC address means the
+    /// connection's own addresses.
+    #[arg(long)]
+    accept_proxy: bool,
     /// Log one line per connection on stderr (bytes each way, duration, path).
     #[arg(long)]
     log: bool,
@@ -104,6 +113,8 @@ pub struct Config {
     pub pipe_size: usize,
     /// The PROXY protocol header to send upstream, if any.
     pub send_proxy: Option<proxy::Version>,
+    /// Read a PROXY protocol header from each client first.
+    pub accept_proxy: bool,
 }
 
 pub fn main(args: &[OsString]) -> u8 {
@@ -209,6 +220,7 @@ fn run(a: Args) -> Result<usize, String> {
             (_, true) => Some(proxy::Version::V2),
             _ => None,
         },
+        accept_proxy: a.accept_proxy,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers: Vec<_> = listeners

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use std::os::fd::AsFd;
+
 use splicekit::tokio::{relay_until, Options, Path, SpliceStream};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::task::JoinSet;
@@ -29,17 +31,80 @@ enum Stream {
 }
 
 impl Stream {
-    /// Writes the PROXY protocol header for a connection from `client` (not counted in the
-    /// bytes relayed: it is not the client's).
-    async fn send_proxy(&mut self, client: &Stream, v: proxy::Version) -> io::Result<()> {
-        let addrs = match client {
-            Stream::Tcp(c) => Some((c.peer_addr()?, c.local_addr()?)),
+    /// Who is at the other end and what it connected to (`None` for a Unix client).
+    fn origin(&self) -> proxy::Origin {
+        match self {
+            Stream::Tcp(c) => Some((c.peer_addr().ok()?, c.local_addr().ok()?)),
             Stream::Unix(_) => None,
-        };
-        let h = proxy::header(v, addrs);
+        }
+    }
+
+    /// Writes the PROXY protocol header for a client at `origin` (not counted in the bytes
+    /// relayed: it is not the client's).
+    async fn send_proxy(&mut self, origin: proxy::Origin, v: proxy::Version) -> io::Result<()> {
+        let h = proxy::header(v, origin);
         match self {
             Stream::Tcp(s) => s.write_all(&h).await,
             Stream::Unix(s) => s.write_all(&h).await,
+        }
+    }
+
+    /// Reads a PROXY header off the client, and not one byte past it: each round peeks at
+    /// what has arrived (`MSG_PEEK`), and takes off the socket only what belongs to the
+    /// header, so the client's first bytes stay queued for the relay, however the header was
+    /// split across reads.
+    async fn accept_proxy(&mut self) -> Result<proxy::Origin, String> {
+        let mut head = Vec::new();
+        let mut buf = vec![0u8; 16 + proxy::V2_MAX_BLOCK];
+        loop {
+            let n = self.peek(&mut buf).await.map_err(|e| strerror(&e))?;
+            if n == 0 {
+                return Err(match head.len() {
+                    0 => "the client closed before sending it".into(),
+                    n => format!("the client closed after {n} byte(s) of it"),
+                });
+            }
+            head.extend_from_slice(&buf[..n]);
+            let (take, origin) = match proxy::parse(&head) {
+                proxy::Parse::More => (n, None),
+                proxy::Parse::Done(len, o) => (n - (head.len() - len), Some(o)),
+                proxy::Parse::Bad(why) => return Err(why),
+            };
+            let r = match self {
+                Stream::Tcp(s) => s.read_exact(&mut buf[..take]).await,
+                Stream::Unix(s) => s.read_exact(&mut buf[..take]).await,
+            };
+            r.map_err(|e| strerror(&e))?;
+            if let Some(o) = origin {
+                return Ok(o);
+            }
+        }
+    }
+
+    /// Copies what has arrived into `buf` without taking it off the socket.
+    async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        use rustix::net::{recv, RecvFlags};
+        use tokio::io::Interest;
+        let peek = |fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]| {
+            recv(fd, buf, RecvFlags::PEEK)
+                .map(|(n, _)| n)
+                .map_err(io::Error::from)
+        };
+        loop {
+            let r = match self {
+                Stream::Tcp(s) => {
+                    s.readable().await?;
+                    s.try_io(Interest::READABLE, || peek(s.as_fd(), buf))
+                }
+                Stream::Unix(s) => {
+                    s.readable().await?;
+                    s.try_io(Interest::READABLE, || peek(s.as_fd(), buf))
+                }
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return r,
+            }
         }
     }
 
@@ -245,6 +310,27 @@ async fn handle(
 ) {
     let t0 = Instant::now();
     let mut stop = std::pin::pin!(stop_when(&cfg, t0, cut));
+    let (mut client, mut peer, mut origin) = (client, peer, None);
+    if cfg.accept_proxy {
+        let t = cfg.connect_timeout;
+        let reading = tokio::time::timeout(t, client.accept_proxy());
+        let r = tokio::select! {
+            r = reading => r.unwrap_or_else(|_| Err(format!("timed out after {t:?}"))),
+            e = stop.as_mut() => Err(e.to_string()),
+        };
+        match r {
+            Ok(o) => origin = o,
+            Err(why) => {
+                client.abort();
+                return eprintln!("relay: {peer}: PROXY header: {why}");
+            }
+        }
+        // The client's name in the log is the one the header gave.
+        if let Some((src, _)) = origin {
+            peer = src.to_string();
+        }
+    }
+    let origin = origin.or_else(|| client.origin());
     let to = &cfg.upstream;
     let connecting = tokio::time::timeout(cfg.connect_timeout, connect(to));
     let why = match tokio::select! { r = connecting => Ok(r), e = stop.as_mut() => Err(e) } {
@@ -260,9 +346,9 @@ async fn handle(
             return eprintln!("relay: {peer}: upstream {to}: connect: {why}");
         }
     };
-    let (mut client, mut upstream) = (client, upstream);
+    let mut upstream = upstream;
     if let Some(v) = cfg.send_proxy {
-        if let Err(e) = upstream.send_proxy(&client, v).await {
+        if let Err(e) = upstream.send_proxy(origin, v).await {
             client.abort();
             upstream.abort();
             return eprintln!(
