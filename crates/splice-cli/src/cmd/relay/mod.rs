@@ -8,6 +8,7 @@
 //! exits at once.
 
 mod addr;
+mod balance;
 mod proxy;
 mod serve;
 
@@ -19,12 +20,14 @@ use clap::{CommandFactory, Parser, ValueEnum};
 
 use crate::util::strerror;
 use addr::{Endpoint, Listen};
+use balance::{Balance, Pool};
 
 #[derive(Parser, Debug)]
 #[command(
     version,
     name = "splice relay",
     about = "Relay TCP or Unix stream connections from LISTEN to UPSTREAM without copying",
+    override_usage = "splice relay [OPTIONS] LISTEN UPSTREAM [UPSTREAM...]",
     after_help = "Addresses: PORT (on 127.0.0.1), HOST:PORT, [IPv6]:PORT or unix:/path.\n\
                   Durations: 500ms, 30s, 2m, or a number of seconds.\n\
                   A connection that ends on an error (a reset or broken pipe on either side, a \
@@ -35,8 +38,18 @@ use addr::{Endpoint, Listen};
 struct Args {
     /// Where to accept connections (PORT listens on loopback only).
     listen: String,
-    /// Where to connect for each accepted connection.
-    upstream: String,
+    /// Where to connect for each accepted connection. Several: chosen by --balance; one
+    /// that refuses or times out is skipped for a back-off (2 s, doubling on each failure
+    /// after it up to 30 s, forgotten on a success) and the connection tried on the next
+    /// (no client byte has been relayed yet; a --send-proxy header goes to the one that
+    /// answers); when every one is down each is still tried, and the client is reset if
+    /// none answers. --log names the upstream each connection used.
+    #[arg(required = true, value_name = "UPSTREAM")]
+    upstream: Vec<String>,
+    /// Which upstream a connection tries first: each in turn, the first up in the order
+    /// given, or the one with the fewest open connections.
+    #[arg(long, value_enum, default_value = "roundrobin")]
+    balance: Balance,
     /// At most this many connections at once (0: no limit).
     #[arg(long, default_value_t = 0)]
     max_conns: usize,
@@ -101,7 +114,7 @@ pub enum How {
 
 /// What every worker needs.
 pub struct Config {
-    pub upstream: Endpoint,
+    pub upstream: Pool,
     pub limit: Option<Arc<tokio::sync::Semaphore>>,
     pub refuse_excess: bool,
     pub idle_timeout: Option<Duration>,
@@ -164,15 +177,13 @@ fn check(a: &Args) -> Result<(), String> {
     if a.jobs == Some(0) {
         return Err("-j 0: a relay needs at least one worker".into());
     }
-    if let Some(me) = Listen::parse(&a.listen)
-        .ok()
-        .and_then(|l| l.loop_in(&a.upstream))
-    {
-        return Err(format!(
-            "UPSTREAM '{}' is the LISTEN address itself ({me}): every connection would be \
-             relayed back into the relay",
-            a.upstream
-        ));
+    for up in &a.upstream {
+        if let Some(me) = Listen::parse(&a.listen).ok().and_then(|l| l.loop_in(up)) {
+            return Err(format!(
+                "UPSTREAM '{up}' is the LISTEN address itself ({me}): every connection \
+                 would be relayed back into the relay"
+            ));
+        }
     }
     Ok(())
 }
@@ -180,7 +191,8 @@ fn check(a: &Args) -> Result<(), String> {
 /// Runs the relay until it is stopped; how many connections were cut when it stopped.
 fn run(a: Args) -> Result<usize, String> {
     let mut listen = Listen::parse(&a.listen)?;
-    let upstream = Endpoint::parse(&a.upstream)?;
+    let upstream = a.upstream.iter().map(|u| Endpoint::parse(u));
+    let upstream = Pool::new(upstream.collect::<Result<_, _>>()?, a.balance);
     raise_fd_limit();
     // Signal handlers first: a SIGINT arriving once the listening line is out must stop
     // the relay gracefully, not kill it.

@@ -312,13 +312,7 @@ async fn handle(
     let mut stop = std::pin::pin!(stop_when(&cfg, t0, cut));
     let (mut client, mut peer, mut origin) = (client, peer, None);
     if cfg.accept_proxy {
-        let t = cfg.connect_timeout;
-        let reading = tokio::time::timeout(t, client.accept_proxy());
-        let r = tokio::select! {
-            r = reading => r.unwrap_or_else(|_| Err(format!("timed out after {t:?}"))),
-            e = stop.as_mut() => Err(e.to_string()),
-        };
-        match r {
+        match read_origin(&mut client, &cfg, stop.as_mut()).await {
             Ok(o) => origin = o,
             Err(why) => {
                 client.abort();
@@ -331,22 +325,11 @@ async fn handle(
         }
     }
     let origin = origin.or_else(|| client.origin());
-    let to = &cfg.upstream;
-    let connecting = tokio::time::timeout(cfg.connect_timeout, connect(to));
-    let why = match tokio::select! { r = connecting => Ok(r), e = stop.as_mut() => Err(e) } {
-        Ok(Ok(Ok(s))) => Ok(s),
-        Ok(Ok(Err(e))) => Err(strerror(&e)),
-        Ok(Err(_)) => Err(format!("timed out after {:?}", cfg.connect_timeout)),
-        Err(e) => Err(e.to_string()),
+    let Some((i, mut upstream)) = connect_any(&cfg, &peer, stop.as_mut()).await else {
+        return client.abort();
     };
-    let upstream = match why {
-        Ok(s) => s,
-        Err(why) => {
-            client.abort();
-            return eprintln!("relay: {peer}: upstream {to}: connect: {why}");
-        }
-    };
-    let mut upstream = upstream;
+    let open = cfg.upstream.connected(i);
+    let to = cfg.upstream.at(i);
     if let Some(v) = cfg.send_proxy {
         if let Err(e) = upstream.send_proxy(origin, v).await {
             client.abort();
@@ -371,6 +354,7 @@ async fn handle(
     } else {
         drop((client, upstream));
     }
+    drop(open);
     let secs = t0.elapsed().as_secs_f64();
     let (up, down) = (o.up, o.down);
     match o.error {
@@ -384,6 +368,58 @@ async fn handle(
         ),
         None => {}
     }
+}
+
+/// The client's PROXY header, read within --connect-timeout (or until `stop`).
+async fn read_origin<S>(
+    client: &mut Stream,
+    cfg: &Config,
+    stop: Pin<&mut S>,
+) -> Result<proxy::Origin, String>
+where
+    S: std::future::Future<Output = io::Error>,
+{
+    let t = cfg.connect_timeout;
+    let reading = tokio::time::timeout(t, client.accept_proxy());
+    tokio::select! {
+        r = reading => r.unwrap_or_else(|_| Err(format!("timed out after {t:?}"))),
+        e = stop => Err(e.to_string()),
+    }
+}
+
+/// Connects to the upstreams in the pool's order until one answers (each failure logged, an
+/// upstream that was up marked down); which one, or `None` when none did or `stop` came.
+async fn connect_any<S>(cfg: &Config, peer: &str, mut stop: Pin<&mut S>) -> Option<(usize, Stream)>
+where
+    S: std::future::Future<Output = io::Error>,
+{
+    let order = cfg.upstream.order(Instant::now());
+    for (k, &i) in order.iter().enumerate() {
+        let to = cfg.upstream.at(i);
+        let connecting = tokio::time::timeout(cfg.connect_timeout, connect(to));
+        let why = tokio::select! {
+            r = connecting => match r {
+                Ok(Ok(s)) => return Some((i, s)),
+                Ok(Err(e)) => strerror(&e),
+                Err(_) => format!("timed out after {:?}", cfg.connect_timeout),
+            },
+            e = stop.as_mut() => {
+                eprintln!("relay: {peer}: upstream {to}: connect: {e}");
+                return None;
+            }
+        };
+        let down = match cfg.upstream.failed(i, Instant::now()) {
+            Some(d) => format!(" (down for {d:?})"),
+            None => String::new(),
+        };
+        let next = if k + 1 < order.len() {
+            "; trying the next"
+        } else {
+            ""
+        };
+        eprintln!("relay: {peer}: upstream {to}: connect: {why}{down}{next}");
+    }
+    None
 }
 
 /// Completes (with the reason) when the connection must end whatever it is doing: its
