@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::util::{data, have_strace, sha, splice, SIZES};
 
 mod accept;
+mod activate;
 mod balance;
 mod more;
 mod proxy;

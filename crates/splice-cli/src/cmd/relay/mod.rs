@@ -36,7 +36,9 @@ use balance::{Balance, Pool};
                   still open, so no peer takes a cut-off stream for a complete one."
 )]
 struct Args {
-    /// Where to accept connections (PORT listens on loopback only).
+    /// Where to accept connections (PORT listens on loopback only). When a service manager
+    /// passes listening sockets (systemd socket activation: LISTEN_PID is this process,
+    /// LISTEN_FDS >= 1) those are used instead, and LISTEN may be `-`.
     listen: String,
     /// Where to connect for each accepted connection. Several: chosen by --balance; one
     /// that refuses or times out is skipped for a back-off (2 s, doubling on each failure
@@ -190,7 +192,22 @@ fn check(a: &Args) -> Result<(), String> {
 
 /// Runs the relay until it is stopped; how many connections were cut when it stopped.
 fn run(a: Args) -> Result<usize, String> {
-    let mut listen = Listen::parse(&a.listen)?;
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Before any thread starts: this removes the LISTEN_* variables from the environment.
+    let activated = addr::activated(jobs)?;
+    let mut listen = match (&activated, a.listen.as_str()) {
+        (Some(_), _) => None,
+        (None, "-") => {
+            return Err(
+                "LISTEN '-' means the sockets a service manager passes, and none \
+                        were passed (LISTEN_FDS, LISTEN_PID)"
+                    .into(),
+            )
+        }
+        (None, l) => Some(Listen::parse(l)?),
+    };
     let upstream = a.upstream.iter().map(|u| Endpoint::parse(u));
     let upstream = Pool::new(upstream.collect::<Result<_, _>>()?, a.balance);
     raise_fd_limit();
@@ -204,12 +221,13 @@ fn run(a: Args) -> Result<usize, String> {
         let _in_rt = rt.enter();
         Signals::new().map_err(|e| format!("signal: {}", strerror(&e)))?
     };
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let listeners = listen
-        .bind(jobs)
-        .map_err(|e| format!("{}: {}", a.listen, strerror(&e)))?;
+    let listeners = match (activated, &mut listen) {
+        (Some(v), _) => v,
+        (None, Some(l)) => l
+            .bind(jobs)
+            .map_err(|e| format!("{}: {}", a.listen, strerror(&e)))?,
+        (None, None) => unreachable!("LISTEN is parsed when no socket was passed"),
+    };
     if a.log {
         eprintln!(
             "relay: listening on {} -> {upstream}",
@@ -247,7 +265,10 @@ fn run(a: Args) -> Result<usize, String> {
         })
         .collect::<Result<_, _>>()?;
     let cut = rt.block_on(supervise(workers, stop_tx, signals));
-    listen.cleanup();
+    // Only a socket file the relay bound itself: a passed one belongs to the service manager.
+    if let Some(l) = listen {
+        l.cleanup();
+    }
     Ok(cut)
 }
 
