@@ -1,5 +1,6 @@
-//! `splice relay LISTEN UPSTREAM`: a TCP (or Unix stream socket) proxy whose connections move
-//! bytes socket → pipe → socket with `splicekit::tokio::relay`.
+//! `splice relay LISTEN UPSTREAM...`: a TCP (or Unix stream socket) proxy whose connections
+//! move bytes socket → pipe → socket with `splicekit::tokio::relay`, spread over one or more
+//! upstreams (`balance.rs`), with the PROXY protocol either side (`proxy.rs`).
 //!
 //! `-j N` runs N threads (by default one per CPU the process may run on), each with its own
 //! single-threaded runtime and, for TCP, its own listening socket bound with `SO_REUSEPORT`,

@@ -2,12 +2,11 @@
 //! and the grace period after a stop.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-use std::os::fd::AsFd;
 
 use splicekit::tokio::{relay_until, Options, Path, SpliceStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
