@@ -1,7 +1,8 @@
 //! `splice relay --accept-proxy`: PROXY v1 and v2 headers (HAProxy's proxy-protocol.txt) read
 //! from the client, whole or byte by byte, the client's first bytes relayed with it; the
 //! source passed on by `--send-proxy` (relays chain) and named in `--log`; a missing,
-//! malformed or late header closes the connection with a line on stderr, even without --log.
+//! malformed or late header closes the connection with a line on stderr, even without --log;
+//! HAProxy (when installed) reads what --send-proxy writes and writes what --accept-proxy reads.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -293,4 +294,73 @@ fn a_bad_header_is_reported_without_log_too() {
         line.as_deref(),
         Ok("relay: unix: PROXY header: no PROXY header (it starts \"SSH-2.0-x\\r\\n\")")
     );
+}
+
+/// A foreground HAProxy (TCP mode) killed when dropped, and its configuration's directory.
+struct Haproxy {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// HAProxy on a free loopback port: `bind ... accept-proxy`, one server `to` with `send`
+/// (`send-proxy` or `send-proxy-v2`). Its address, once it accepts connections.
+fn haproxy(to: &str, send: &str) -> (Haproxy, String) {
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = free.local_addr().unwrap().to_string();
+    drop(free);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("relay.cfg");
+    let text = format!(
+        "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 10s\n  \
+         timeout server 10s\nfrontend f\n  bind {at} accept-proxy\n  default_backend b\n\
+         backend b\n  server s1 {to} {send}\n"
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let child = std::process::Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let h = Haproxy { child, _dir: dir };
+    let t = Instant::now();
+    while TcpStream::connect(&at).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "haproxy did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (h, at)
+}
+
+#[test]
+fn haproxy_reads_what_send_proxy_writes_and_writes_what_accept_proxy_reads() {
+    let v = std::process::Command::new("haproxy").arg("-v").output();
+    if !v.is_ok_and(|o| o.status.success()) {
+        return crate::util::skip("haproxy is not installed (PROXY protocol interop)");
+    }
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = l.local_addr().unwrap().to_string();
+    // client -> relay --send-proxy[-v2] -> HAProxy (accept-proxy, send-proxy[-v2]) ->
+    // relay --accept-proxy --send-proxy -> upstream: the upstream learns the first client.
+    for (ours, theirs) in [
+        ("--send-proxy", "send-proxy-v2"),
+        ("--send-proxy-v2", "send-proxy"),
+    ] {
+        let back = Relay::start(&up, &["--accept-proxy", "--send-proxy"]);
+        let (_h, at) = haproxy(&back.addr, theirs);
+        let front = Relay::start(&at, &[ours]);
+        let me = through(&front.addr, &l, b"", false, None);
+        back.wait_log(|l| l.starts_with(&format!("relay: {me} -> {up}: up {BODY} down 6")));
+    }
 }
