@@ -229,12 +229,7 @@ fn run(a: Args) -> Result<usize, String> {
             .map_err(|e| format!("{}: {}", a.listen, strerror(&e)))?,
         (None, None) => unreachable!("LISTEN is parsed when no socket was passed"),
     };
-    if a.log {
-        eprintln!(
-            "relay: listening on {} -> {upstream}",
-            listeners[0].local_name()
-        );
-    }
+    let name = listeners[0].local_name();
     let cfg = Arc::new(Config {
         upstream,
         limit: (a.max_conns > 0).then(|| Arc::new(tokio::sync::Semaphore::new(a.max_conns))),
@@ -254,17 +249,25 @@ fn run(a: Args) -> Result<usize, String> {
         accept_proxy: a.accept_proxy,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
     let workers: Vec<_> = listeners
         .into_iter()
         .enumerate()
         .map(|(i, l)| {
-            let (cfg, stop) = (cfg.clone(), stop_rx.clone());
+            let (cfg, stop, ready) = (cfg.clone(), stop_rx.clone(), ready_tx.clone());
             std::thread::Builder::new()
                 .name(format!("relay-{i}"))
-                .spawn(move || serve::worker(l, &cfg, stop))
+                .spawn(move || serve::worker(l, &cfg, stop, ready))
                 .map_err(|e| format!("thread: {}", strerror(&e)))
         })
         .collect::<Result<_, _>>()?;
+    // The line says the relay is ready: every worker has its runtime and its listener (a
+    // worker that failed has said why and dropped its sender).
+    drop(ready_tx);
+    while ready.recv().is_ok() {}
+    if a.log {
+        eprintln!("relay: listening on {name} -> {}", cfg.upstream);
+    }
     let cut = rt.block_on(supervise(workers, stop_tx, signals));
     // Only a socket file the relay bound itself: a passed one belongs to the service manager.
     if let Some(l) = listen {

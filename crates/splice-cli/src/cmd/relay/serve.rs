@@ -203,7 +203,13 @@ async fn connect(to: &Endpoint) -> io::Result<Stream> {
 
 /// Runs one worker until `stop` turns true, then lets open connections finish for the grace
 /// period and cuts the rest (each logs its line); returns how many it cut.
-pub fn worker(l: Bound, cfg: &Arc<Config>, stop: watch::Receiver<bool>) -> usize {
+/// `ready` is dropped once the listener is registered (or the worker failed).
+pub fn worker(
+    l: Bound,
+    cfg: &Arc<Config>,
+    stop: watch::Receiver<bool>,
+    ready: std::sync::mpsc::Sender<()>,
+) -> usize {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -222,6 +228,7 @@ pub fn worker(l: Bound, cfg: &Arc<Config>, stop: watch::Receiver<bool>) -> usize
                 return 0;
             }
         };
+        drop(ready);
         let mut conns = JoinSet::new();
         let (cut_tx, cut) = watch::channel(false);
         accept_loop(&listener, cfg, stop, &cut, &mut conns).await;
