@@ -14,6 +14,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::util::{data, have_strace, sha, splice, SIZES};
 
+mod accept;
+mod activate;
+mod balance;
 mod more;
 mod proxy;
 mod trust;

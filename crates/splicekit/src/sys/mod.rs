@@ -15,10 +15,12 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+mod activation;
 mod pages;
 mod signal;
 mod vmsplice;
 
+pub use activation::{take_listen_fds, LISTEN_FDS_START};
 pub use pages::{Frozen, FrozenPages, PageBuf, PageSize};
 pub use signal::{
     ignore_sigint, ignore_sigpipe, restore_sigpipe_default, restore_sigpipe_inherited,

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
 
+use crate::util::strerror;
+
 /// An address to connect to.
 #[derive(Debug, Clone)]
 pub enum Endpoint {
@@ -141,6 +143,60 @@ impl Listen {
             }
         }
     }
+}
+
+/// Listening sockets passed by a service manager (systemd socket activation: `LISTEN_PID`
+/// is this process and `LISTEN_FDS` >= 1, descriptors 3, 4, ...), as `jobs` listeners (at
+/// least one per socket, shared round the workers); `None` when none were passed. The
+/// `LISTEN_*` variables are removed either way, so no child takes the sockets for its own:
+/// call this before any thread starts.
+pub fn activated(jobs: usize) -> Result<Option<Vec<Bound>>, String> {
+    let pid = std::env::var("LISTEN_PID").ok();
+    let n = std::env::var("LISTEN_FDS").ok();
+    for v in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+        std::env::remove_var(v);
+    }
+    let ours = pid.and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let n = match n.and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) if ours && n > 0 => n,
+        _ => return Ok(None),
+    };
+    let say = |fd: usize, e: io::Error| format!("LISTEN_FDS: fd {}: {}", fd + 3, strerror(&e));
+    let fds = splicekit::sys::take_listen_fds(n).map_err(|e| say(0, e))?;
+    let mut socks = Vec::with_capacity(n);
+    for (i, fd) in fds.into_iter().enumerate() {
+        socks.push(passed(fd).map_err(|e| say(i, e))?);
+    }
+    let mut v = Vec::with_capacity(jobs.max(n));
+    for k in 0..jobs.max(n) {
+        v.push(match &socks[k % n] {
+            Bound::Tcp(l) => Bound::Tcp(l.try_clone().map_err(|e| say(k % n, e))?),
+            Bound::Unix(l) => Bound::Unix(l.try_clone().map_err(|e| say(k % n, e))?),
+        });
+    }
+    Ok(Some(v))
+}
+
+/// A passed descriptor as a listener: it must be a listening stream socket.
+fn passed(fd: OwnedFd) -> io::Result<Bound> {
+    let listening =
+        sockopt::socket_type(&fd)? == SocketType::STREAM && sockopt::socket_acceptconn(&fd)?;
+    if !listening {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a listening stream socket",
+        ));
+    }
+    let b = if sockopt::socket_domain(&fd)? == AddressFamily::UNIX {
+        let l = std::os::unix::net::UnixListener::from(fd);
+        l.set_nonblocking(true)?;
+        Bound::Unix(l)
+    } else {
+        let l = std::net::TcpListener::from(fd);
+        l.set_nonblocking(true)?;
+        Bound::Tcp(l)
+    };
+    Ok(b)
 }
 
 /// `path` with its directory made absolute and canonical (the file itself need not exist).

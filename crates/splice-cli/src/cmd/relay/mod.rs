@@ -1,5 +1,6 @@
-//! `splice relay LISTEN UPSTREAM`: a TCP (or Unix stream socket) proxy whose connections move
-//! bytes socket → pipe → socket with `splicekit::tokio::relay`.
+//! `splice relay LISTEN UPSTREAM...`: a TCP (or Unix stream socket) proxy whose connections
+//! move bytes socket → pipe → socket with `splicekit::tokio::relay`, spread over one or more
+//! upstreams (`balance.rs`), with the PROXY protocol either side (`proxy.rs`).
 //!
 //! `-j N` runs N threads (by default one per CPU the process may run on), each with its own
 //! single-threaded runtime and, for TCP, its own listening socket bound with `SO_REUSEPORT`,
@@ -8,6 +9,7 @@
 //! exits at once.
 
 mod addr;
+mod balance;
 mod proxy;
 mod serve;
 
@@ -19,12 +21,14 @@ use clap::{CommandFactory, Parser, ValueEnum};
 
 use crate::util::strerror;
 use addr::{Endpoint, Listen};
+use balance::{Balance, Pool};
 
 #[derive(Parser, Debug)]
 #[command(
     version,
     name = "splice relay",
     about = "Relay TCP or Unix stream connections from LISTEN to UPSTREAM without copying",
+    override_usage = "splice relay [OPTIONS] LISTEN UPSTREAM [UPSTREAM...]",
     after_help = "Addresses: PORT (on 127.0.0.1), HOST:PORT, [IPv6]:PORT or unix:/path.\n\
                   Durations: 500ms, 30s, 2m, or a number of seconds.\n\
                   A connection that ends on an error (a reset or broken pipe on either side, a \
@@ -33,10 +37,22 @@ use addr::{Endpoint, Listen};
                   still open, so no peer takes a cut-off stream for a complete one."
 )]
 struct Args {
-    /// Where to accept connections (PORT listens on loopback only).
+    /// Where to accept connections (PORT listens on loopback only). When a service manager
+    /// passes listening sockets (systemd socket activation: LISTEN_PID is this process,
+    /// LISTEN_FDS >= 1) those are used instead, and LISTEN may be `-`.
     listen: String,
-    /// Where to connect for each accepted connection.
-    upstream: String,
+    /// Where to connect for each accepted connection. Several: chosen by --balance; one
+    /// that refuses or times out is skipped for a back-off (2 s, doubling on each failure
+    /// after it up to 30 s, forgotten on a success) and the connection tried on the next
+    /// (no client byte has been relayed yet; a --send-proxy header goes to the one that
+    /// answers); when every one is down each is still tried, and the client is reset if
+    /// none answers. --log names the upstream each connection used.
+    #[arg(required = true, value_name = "UPSTREAM")]
+    upstream: Vec<String>,
+    /// Which upstream a connection tries first: each in turn, the first up in the order
+    /// given, or the one with the fewest open connections.
+    #[arg(long, value_enum, default_value = "roundrobin")]
+    balance: Balance,
     /// At most this many connections at once (0: no limit).
     #[arg(long, default_value_t = 0)]
     max_conns: usize,
@@ -52,7 +68,8 @@ struct Args {
     /// --max-conns would hold its slot forever; this bounds it (HAProxy's `timeout tunnel`).
     #[arg(long, value_parser = parse_duration)]
     max_lifetime: Option<Duration>,
-    /// Give up connecting upstream after this long (more than 0).
+    /// Give up connecting upstream after this long (more than 0); with --accept-proxy, also
+    /// how long a client has to send its PROXY header.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     connect_timeout: Duration,
     /// Worker threads (SO_REUSEPORT listeners for TCP); at least 1 [default: the number of
@@ -70,6 +87,14 @@ struct Args {
     /// Send a PROXY protocol v2 (binary) header; a Unix client gets the LOCAL command.
     #[arg(long)]
     send_proxy_v2: bool,
+    /// Read a PROXY protocol v1 or v2 header from each client (a load balancer in front)
+    /// before relaying: the source it names is the client in --log and in --send-proxy[-v2]
+    /// (so relays chain). Strict: a missing or malformed header, or none complete within
+    /// --connect-timeout, closes the connection with a line on stderr. A v1 UNKNOWN, a v2
+    /// LOCAL (the balancer's health check) or a v2 Unix/UNSPEC address means the
+    /// connection's own addresses.
+    #[arg(long)]
+    accept_proxy: bool,
     /// Log one line per connection on stderr (bytes each way, duration, path).
     #[arg(long)]
     log: bool,
@@ -92,7 +117,7 @@ pub enum How {
 
 /// What every worker needs.
 pub struct Config {
-    pub upstream: Endpoint,
+    pub upstream: Pool,
     pub limit: Option<Arc<tokio::sync::Semaphore>>,
     pub refuse_excess: bool,
     pub idle_timeout: Option<Duration>,
@@ -104,6 +129,8 @@ pub struct Config {
     pub pipe_size: usize,
     /// The PROXY protocol header to send upstream, if any.
     pub send_proxy: Option<proxy::Version>,
+    /// Read a PROXY protocol header from each client first.
+    pub accept_proxy: bool,
 }
 
 pub fn main(args: &[OsString]) -> u8 {
@@ -153,23 +180,37 @@ fn check(a: &Args) -> Result<(), String> {
     if a.jobs == Some(0) {
         return Err("-j 0: a relay needs at least one worker".into());
     }
-    if let Some(me) = Listen::parse(&a.listen)
-        .ok()
-        .and_then(|l| l.loop_in(&a.upstream))
-    {
-        return Err(format!(
-            "UPSTREAM '{}' is the LISTEN address itself ({me}): every connection would be \
-             relayed back into the relay",
-            a.upstream
-        ));
+    for up in &a.upstream {
+        if let Some(me) = Listen::parse(&a.listen).ok().and_then(|l| l.loop_in(up)) {
+            return Err(format!(
+                "UPSTREAM '{up}' is the LISTEN address itself ({me}): every connection \
+                 would be relayed back into the relay"
+            ));
+        }
     }
     Ok(())
 }
 
 /// Runs the relay until it is stopped; how many connections were cut when it stopped.
 fn run(a: Args) -> Result<usize, String> {
-    let mut listen = Listen::parse(&a.listen)?;
-    let upstream = Endpoint::parse(&a.upstream)?;
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Before any thread starts: this removes the LISTEN_* variables from the environment.
+    let activated = addr::activated(jobs)?;
+    let mut listen = match (&activated, a.listen.as_str()) {
+        (Some(_), _) => None,
+        (None, "-") => {
+            return Err(
+                "LISTEN '-' means the sockets a service manager passes, and none \
+                        were passed (LISTEN_FDS, LISTEN_PID)"
+                    .into(),
+            )
+        }
+        (None, l) => Some(Listen::parse(l)?),
+    };
+    let upstream = a.upstream.iter().map(|u| Endpoint::parse(u));
+    let upstream = Pool::new(upstream.collect::<Result<_, _>>()?, a.balance);
     raise_fd_limit();
     // Signal handlers first: a SIGINT arriving once the listening line is out must stop
     // the relay gracefully, not kill it.
@@ -181,18 +222,14 @@ fn run(a: Args) -> Result<usize, String> {
         let _in_rt = rt.enter();
         Signals::new().map_err(|e| format!("signal: {}", strerror(&e)))?
     };
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let listeners = listen
-        .bind(jobs)
-        .map_err(|e| format!("{}: {}", a.listen, strerror(&e)))?;
-    if a.log {
-        eprintln!(
-            "relay: listening on {} -> {upstream}",
-            listeners[0].local_name()
-        );
-    }
+    let listeners = match (activated, &mut listen) {
+        (Some(v), _) => v,
+        (None, Some(l)) => l
+            .bind(jobs)
+            .map_err(|e| format!("{}: {}", a.listen, strerror(&e)))?,
+        (None, None) => unreachable!("LISTEN is parsed when no socket was passed"),
+    };
+    let name = listeners[0].local_name();
     let cfg = Arc::new(Config {
         upstream,
         limit: (a.max_conns > 0).then(|| Arc::new(tokio::sync::Semaphore::new(a.max_conns))),
@@ -209,21 +246,33 @@ fn run(a: Args) -> Result<usize, String> {
             (_, true) => Some(proxy::Version::V2),
             _ => None,
         },
+        accept_proxy: a.accept_proxy,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
     let workers: Vec<_> = listeners
         .into_iter()
         .enumerate()
         .map(|(i, l)| {
-            let (cfg, stop) = (cfg.clone(), stop_rx.clone());
+            let (cfg, stop, ready) = (cfg.clone(), stop_rx.clone(), ready_tx.clone());
             std::thread::Builder::new()
                 .name(format!("relay-{i}"))
-                .spawn(move || serve::worker(l, &cfg, stop))
+                .spawn(move || serve::worker(l, &cfg, stop, ready))
                 .map_err(|e| format!("thread: {}", strerror(&e)))
         })
         .collect::<Result<_, _>>()?;
+    // The line says the relay is ready: every worker has its runtime and its listener (a
+    // worker that failed has said why and dropped its sender).
+    drop(ready_tx);
+    while ready.recv().is_ok() {}
+    if a.log {
+        eprintln!("relay: listening on {name} -> {}", cfg.upstream);
+    }
     let cut = rt.block_on(supervise(workers, stop_tx, signals));
-    listen.cleanup();
+    // Only a socket file the relay bound itself: a passed one belongs to the service manager.
+    if let Some(l) = listen {
+        l.cleanup();
+    }
     Ok(cut)
 }
 

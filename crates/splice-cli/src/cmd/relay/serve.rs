@@ -2,13 +2,14 @@
 //! and the grace period after a stop.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use splicekit::tokio::{relay_until, Options, Path, SpliceStream};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::task::JoinSet;
@@ -29,17 +30,80 @@ enum Stream {
 }
 
 impl Stream {
-    /// Writes the PROXY protocol header for a connection from `client` (not counted in the
-    /// bytes relayed: it is not the client's).
-    async fn send_proxy(&mut self, client: &Stream, v: proxy::Version) -> io::Result<()> {
-        let addrs = match client {
-            Stream::Tcp(c) => Some((c.peer_addr()?, c.local_addr()?)),
+    /// Who is at the other end and what it connected to (`None` for a Unix client).
+    fn origin(&self) -> proxy::Origin {
+        match self {
+            Stream::Tcp(c) => Some((c.peer_addr().ok()?, c.local_addr().ok()?)),
             Stream::Unix(_) => None,
-        };
-        let h = proxy::header(v, addrs);
+        }
+    }
+
+    /// Writes the PROXY protocol header for a client at `origin` (not counted in the bytes
+    /// relayed: it is not the client's).
+    async fn send_proxy(&mut self, origin: proxy::Origin, v: proxy::Version) -> io::Result<()> {
+        let h = proxy::header(v, origin);
         match self {
             Stream::Tcp(s) => s.write_all(&h).await,
             Stream::Unix(s) => s.write_all(&h).await,
+        }
+    }
+
+    /// Reads a PROXY header off the client, and not one byte past it: each round peeks at
+    /// what has arrived (`MSG_PEEK`), and takes off the socket only what belongs to the
+    /// header, so the client's first bytes stay queued for the relay, however the header was
+    /// split across reads.
+    async fn accept_proxy(&mut self) -> Result<proxy::Origin, String> {
+        let mut head = Vec::new();
+        let mut buf = vec![0u8; 16 + proxy::V2_MAX_BLOCK];
+        loop {
+            let n = self.peek(&mut buf).await.map_err(|e| strerror(&e))?;
+            if n == 0 {
+                return Err(match head.len() {
+                    0 => "the client closed before sending it".into(),
+                    n => format!("the client closed after {n} byte(s) of it"),
+                });
+            }
+            head.extend_from_slice(&buf[..n]);
+            let (take, origin) = match proxy::parse(&head) {
+                proxy::Parse::More => (n, None),
+                proxy::Parse::Done(len, o) => (n - (head.len() - len), Some(o)),
+                proxy::Parse::Bad(why) => return Err(why),
+            };
+            let r = match self {
+                Stream::Tcp(s) => s.read_exact(&mut buf[..take]).await,
+                Stream::Unix(s) => s.read_exact(&mut buf[..take]).await,
+            };
+            r.map_err(|e| strerror(&e))?;
+            if let Some(o) = origin {
+                return Ok(o);
+            }
+        }
+    }
+
+    /// Copies what has arrived into `buf` without taking it off the socket.
+    async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        use rustix::net::{recv, RecvFlags};
+        use tokio::io::Interest;
+        let peek = |fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]| {
+            recv(fd, buf, RecvFlags::PEEK)
+                .map(|(n, _)| n)
+                .map_err(io::Error::from)
+        };
+        loop {
+            let r = match self {
+                Stream::Tcp(s) => {
+                    s.readable().await?;
+                    s.try_io(Interest::READABLE, || peek(s.as_fd(), buf))
+                }
+                Stream::Unix(s) => {
+                    s.readable().await?;
+                    s.try_io(Interest::READABLE, || peek(s.as_fd(), buf))
+                }
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return r,
+            }
         }
     }
 
@@ -139,7 +203,13 @@ async fn connect(to: &Endpoint) -> io::Result<Stream> {
 
 /// Runs one worker until `stop` turns true, then lets open connections finish for the grace
 /// period and cuts the rest (each logs its line); returns how many it cut.
-pub fn worker(l: Bound, cfg: &Arc<Config>, stop: watch::Receiver<bool>) -> usize {
+/// `ready` is dropped once the listener is registered (or the worker failed).
+pub fn worker(
+    l: Bound,
+    cfg: &Arc<Config>,
+    stop: watch::Receiver<bool>,
+    ready: std::sync::mpsc::Sender<()>,
+) -> usize {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -158,6 +228,7 @@ pub fn worker(l: Bound, cfg: &Arc<Config>, stop: watch::Receiver<bool>) -> usize
                 return 0;
             }
         };
+        drop(ready);
         let mut conns = JoinSet::new();
         let (cut_tx, cut) = watch::channel(false);
         accept_loop(&listener, cfg, stop, &cut, &mut conns).await;
@@ -245,24 +316,28 @@ async fn handle(
 ) {
     let t0 = Instant::now();
     let mut stop = std::pin::pin!(stop_when(&cfg, t0, cut));
-    let to = &cfg.upstream;
-    let connecting = tokio::time::timeout(cfg.connect_timeout, connect(to));
-    let why = match tokio::select! { r = connecting => Ok(r), e = stop.as_mut() => Err(e) } {
-        Ok(Ok(Ok(s))) => Ok(s),
-        Ok(Ok(Err(e))) => Err(strerror(&e)),
-        Ok(Err(_)) => Err(format!("timed out after {:?}", cfg.connect_timeout)),
-        Err(e) => Err(e.to_string()),
-    };
-    let upstream = match why {
-        Ok(s) => s,
-        Err(why) => {
-            client.abort();
-            return eprintln!("relay: {peer}: upstream {to}: connect: {why}");
+    let (mut client, mut peer, mut origin) = (client, peer, None);
+    if cfg.accept_proxy {
+        match read_origin(&mut client, &cfg, stop.as_mut()).await {
+            Ok(o) => origin = o,
+            Err(why) => {
+                client.abort();
+                return eprintln!("relay: {peer}: PROXY header: {why}");
+            }
         }
+        // The client's name in the log is the one the header gave.
+        if let Some((src, _)) = origin {
+            peer = src.to_string();
+        }
+    }
+    let origin = origin.or_else(|| client.origin());
+    let Some((i, mut upstream)) = connect_any(&cfg, &peer, stop.as_mut()).await else {
+        return client.abort();
     };
-    let (mut client, mut upstream) = (client, upstream);
+    let open = cfg.upstream.connected(i);
+    let to = cfg.upstream.at(i);
     if let Some(v) = cfg.send_proxy {
-        if let Err(e) = upstream.send_proxy(&client, v).await {
+        if let Err(e) = upstream.send_proxy(origin, v).await {
             client.abort();
             upstream.abort();
             return eprintln!(
@@ -285,6 +360,7 @@ async fn handle(
     } else {
         drop((client, upstream));
     }
+    drop(open);
     let secs = t0.elapsed().as_secs_f64();
     let (up, down) = (o.up, o.down);
     match o.error {
@@ -298,6 +374,58 @@ async fn handle(
         ),
         None => {}
     }
+}
+
+/// The client's PROXY header, read within --connect-timeout (or until `stop`).
+async fn read_origin<S>(
+    client: &mut Stream,
+    cfg: &Config,
+    stop: Pin<&mut S>,
+) -> Result<proxy::Origin, String>
+where
+    S: std::future::Future<Output = io::Error>,
+{
+    let t = cfg.connect_timeout;
+    let reading = tokio::time::timeout(t, client.accept_proxy());
+    tokio::select! {
+        r = reading => r.unwrap_or_else(|_| Err(format!("timed out after {t:?}"))),
+        e = stop => Err(e.to_string()),
+    }
+}
+
+/// Connects to the upstreams in the pool's order until one answers (each failure logged, an
+/// upstream that was up marked down); which one, or `None` when none did or `stop` came.
+async fn connect_any<S>(cfg: &Config, peer: &str, mut stop: Pin<&mut S>) -> Option<(usize, Stream)>
+where
+    S: std::future::Future<Output = io::Error>,
+{
+    let order = cfg.upstream.order(Instant::now());
+    for (k, &i) in order.iter().enumerate() {
+        let to = cfg.upstream.at(i);
+        let connecting = tokio::time::timeout(cfg.connect_timeout, connect(to));
+        let why = tokio::select! {
+            r = connecting => match r {
+                Ok(Ok(s)) => return Some((i, s)),
+                Ok(Err(e)) => strerror(&e),
+                Err(_) => format!("timed out after {:?}", cfg.connect_timeout),
+            },
+            e = stop.as_mut() => {
+                eprintln!("relay: {peer}: upstream {to}: connect: {e}");
+                return None;
+            }
+        };
+        let down = match cfg.upstream.failed(i, Instant::now()) {
+            Some(d) => format!(" (down for {d:?})"),
+            None => String::new(),
+        };
+        let next = if k + 1 < order.len() {
+            "; trying the next"
+        } else {
+            ""
+        };
+        eprintln!("relay: {peer}: upstream {to}: connect: {why}{down}{next}");
+    }
+    None
 }
 
 /// Completes (with the reason) when the connection must end whatever it is doing: its

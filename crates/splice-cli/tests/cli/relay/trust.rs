@@ -176,6 +176,7 @@ fn bad_configurations_fail_at_start_with_usage_status() {
         ),
         (vec!["-j", "0", "0", "9"], "-j"),
         (vec![&lo, &lo], "LISTEN address itself"),
+        (vec![&lo, "9", &lo], "LISTEN address itself"),
         (vec![&lo, &host], "LISTEN address itself"),
         (vec![&p, &lo], "LISTEN address itself"),
         (vec![&any, &lo], "LISTEN address itself"),
