@@ -17,6 +17,7 @@ use crate::util::{data, have_strace, sha, splice, SIZES};
 mod accept;
 mod activate;
 mod balance;
+mod metrics;
 mod more;
 mod proxy;
 mod trust;

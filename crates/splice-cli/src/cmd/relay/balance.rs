@@ -80,6 +80,11 @@ impl Pool {
         &self.ups[i].at
     }
 
+    /// Whether upstream `i` takes connections at `now` (it is not in a back-off).
+    pub fn is_up(&self, i: usize, now: Instant) -> bool {
+        self.health(i).up(now)
+    }
+
     pub fn len(&self) -> usize {
         self.ups.len()
     }

@@ -10,6 +10,7 @@
 
 mod addr;
 mod balance;
+mod metrics;
 mod proxy;
 mod serve;
 
@@ -95,6 +96,12 @@ struct Args {
     /// connection's own addresses.
     #[arg(long)]
     accept_proxy: bool,
+    /// Serve the relay's counters as Prometheus text at http://ADDR/metrics (HOST:PORT or
+    /// PORT on 127.0.0.1): connections accepted, active, refused, failed by side, bytes each
+    /// way, splice or copy, each upstream up or down. SIGUSR1 prints the same on stderr, with
+    /// or without this option.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
     /// Log one line per connection on stderr (bytes each way, duration, path).
     #[arg(long)]
     log: bool,
@@ -131,6 +138,18 @@ pub struct Config {
     pub send_proxy: Option<proxy::Version>,
     /// Read a PROXY protocol header from each client first.
     pub accept_proxy: bool,
+    /// The counters `--metrics` and SIGUSR1 show.
+    pub metrics: metrics::Metrics,
+}
+
+impl Config {
+    /// Whether each upstream takes connections now.
+    fn ups(&self) -> Vec<bool> {
+        let now = std::time::Instant::now();
+        (0..self.upstream.len())
+            .map(|i| self.upstream.is_up(i, now))
+            .collect()
+    }
 }
 
 pub fn main(args: &[OsString]) -> u8 {
@@ -211,6 +230,22 @@ fn run(a: Args) -> Result<usize, String> {
     };
     let upstream = a.upstream.iter().map(|u| Endpoint::parse(u));
     let upstream = Pool::new(upstream.collect::<Result<_, _>>()?, a.balance);
+    let counters = metrics::Metrics::new(a.upstream.iter().cloned());
+    // Bound before anything starts, so a bad ADDR fails at once.
+    let metrics_at = match &a.metrics {
+        Some(m) => {
+            let at = if m.chars().all(|c| c.is_ascii_digit()) {
+                format!("127.0.0.1:{m}")
+            } else {
+                m.clone()
+            };
+            let l = std::net::TcpListener::bind(&at)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|e| format!("--metrics {m}: {}", strerror(&e)))?;
+            Some(l)
+        }
+        None => None,
+    };
     raise_fd_limit();
     // Signal handlers first: a SIGINT arriving once the listening line is out must stop
     // the relay gracefully, not kill it.
@@ -218,9 +253,13 @@ fn run(a: Args) -> Result<usize, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {}", strerror(&e)))?;
-    let signals = {
+    let (signals, usr1) = {
         let _in_rt = rt.enter();
-        Signals::new().map_err(|e| format!("signal: {}", strerror(&e)))?
+        let usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1());
+        (
+            Signals::new().map_err(|e| format!("signal: {}", strerror(&e)))?,
+            usr1.map_err(|e| format!("signal: {}", strerror(&e)))?,
+        )
     };
     let listeners = match (activated, &mut listen) {
         (Some(v), _) => v,
@@ -247,7 +286,23 @@ fn run(a: Args) -> Result<usize, String> {
             _ => None,
         },
         accept_proxy: a.accept_proxy,
+        metrics: counters,
     });
+    // SIGUSR1 and --metrics run on this thread's runtime, beside the supervisor.
+    let c = cfg.clone();
+    let summary: Arc<dyn Fn() -> String + Send + Sync> =
+        Arc::new(move || c.metrics.summary(&c.ups()));
+    rt.spawn(metrics::on_sigusr1(usr1, summary));
+    if let Some(l) = metrics_at {
+        let _in_rt = rt.enter();
+        let l = tokio::net::TcpListener::from_std(l)
+            .map_err(|e| format!("--metrics: {}", strerror(&e)))?;
+        let c = cfg.clone();
+        rt.spawn(metrics::serve(
+            l,
+            Arc::new(move || c.metrics.render(&c.ups())),
+        ));
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
     let workers: Vec<_> = listeners

@@ -4,6 +4,7 @@
 use std::io;
 use std::os::fd::AsFd;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -289,6 +290,7 @@ async fn accept_loop(
             (Some(limit), true) => match limit.clone().try_acquire_owned() {
                 Ok(p) => Some(p),
                 Err(_) => {
+                    cfg.metrics.refused.fetch_add(1, Relaxed);
                     eprintln!("relay: {peer}: refused: --max-conns connections are open");
                     continue;
                 }
@@ -296,6 +298,15 @@ async fn accept_loop(
         };
         let cfg = cfg.clone();
         conns.spawn(handle(stream, peer, cfg, cut.clone(), permit));
+    }
+}
+
+/// Counts a connection as active until dropped.
+struct Active<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
     }
 }
 
@@ -315,12 +326,17 @@ async fn handle(
     _slot: Option<OwnedSemaphorePermit>,
 ) {
     let t0 = Instant::now();
+    let m = &cfg.metrics;
+    m.accepted.fetch_add(1, Relaxed);
+    m.active.fetch_add(1, Relaxed);
+    let _active = Active(&m.active);
     let mut stop = std::pin::pin!(stop_when(&cfg, t0, cut));
     let (mut client, mut peer, mut origin) = (client, peer, None);
     if cfg.accept_proxy {
         match read_origin(&mut client, &cfg, stop.as_mut()).await {
             Ok(o) => origin = o,
             Err(why) => {
+                m.failed_client.fetch_add(1, Relaxed);
                 client.abort();
                 return eprintln!("relay: {peer}: PROXY header: {why}");
             }
@@ -332,9 +348,11 @@ async fn handle(
     }
     let origin = origin.or_else(|| client.origin());
     let Some((i, mut upstream)) = connect_any(&cfg, &peer, stop.as_mut()).await else {
+        m.failed_upstream.fetch_add(1, Relaxed);
         return client.abort();
     };
     let open = cfg.upstream.connected(i);
+    m.upstreams[i].connections.fetch_add(1, Relaxed);
     let to = cfg.upstream.at(i);
     if let Some(v) = cfg.send_proxy {
         if let Err(e) = upstream.send_proxy(origin, v).await {
@@ -363,6 +381,19 @@ async fn handle(
     drop(open);
     let secs = t0.elapsed().as_secs_f64();
     let (up, down) = (o.up, o.down);
+    m.bytes_up.fetch_add(up, Relaxed);
+    m.bytes_down.fetch_add(down, Relaxed);
+    let by = if o.path.contains("copy") {
+        &m.by_copy
+    } else {
+        &m.by_splice
+    };
+    by.fetch_add(1, Relaxed);
+    match o.error.as_deref() {
+        Some(e) if e.starts_with("client:") => m.failed_client.fetch_add(1, Relaxed),
+        Some(e) if e.starts_with("upstream:") => m.failed_upstream.fetch_add(1, Relaxed),
+        _ => 0,
+    };
     match o.error {
         Some(e) => eprintln!(
             "relay: {peer} -> {to}: {e} (up {up} down {down} bytes in {secs:.3} s by {})",
