@@ -42,7 +42,7 @@ struct Health {
 
 impl Health {
     fn up(&self, now: Instant) -> bool {
-        self.down_until.map_or(true, |t| t <= now)
+        self.down_until.is_none_or(|t| t <= now)
     }
 }
 
