@@ -115,8 +115,30 @@ pub struct FdInfo {
 
 impl FdInfo {
     /// Reads the kind and flags of `fd`.
+    ///
+    /// # Errors
+    /// `fstat`'s error (`EBADF` for a closed descriptor).
     pub fn of<F: AsFd>(fd: F) -> io::Result<Self> {
-        info(fd.as_fd())
+        info(fd.as_fd(), true)
+    }
+
+    /// The kind, size and identity of `fd` from one `fstat`, without asking for its status
+    /// flags: `append`, `nonblock` and `direct` are `false`. For a descriptor the caller
+    /// opened itself with none of those flags (a file `cat` opened read-only), where the
+    /// `fcntl(F_GETFL)` of [`FdInfo::of`] would be one system call per input for nothing.
+    ///
+    /// ```
+    /// let f = std::fs::File::open("/etc/hostname")?;
+    /// let i = splicekit::FdInfo::stat(&f)?;
+    /// assert_eq!(i.kind, splicekit::FdKind::File);
+    /// assert!(!i.append && !i.nonblock && !i.direct);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `fstat`'s error.
+    pub fn stat<F: AsFd>(fd: F) -> io::Result<Self> {
+        info(fd.as_fd(), false)
     }
 
     /// Whether `self` and `other` are the same regular file.
@@ -127,7 +149,7 @@ impl FdInfo {
     }
 }
 
-fn info(fd: BorrowedFd<'_>) -> io::Result<FdInfo> {
+fn info(fd: BorrowedFd<'_>, flags: bool) -> io::Result<FdInfo> {
     let st = rustix::fs::fstat(fd).map_err(io::Error::from)?;
     let kind = match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile => FdKind::File,
@@ -139,7 +161,11 @@ fn info(fd: BorrowedFd<'_>) -> io::Result<FdInfo> {
         _ => FdKind::Other,
     };
     // O_PATH descriptors have no flags to read; treat them as none set.
-    let fl = rustix::fs::fcntl_getfl(fd).unwrap_or(OFlags::empty());
+    let fl = if flags {
+        rustix::fs::fcntl_getfl(fd).unwrap_or(OFlags::empty())
+    } else {
+        OFlags::empty()
+    };
     let size = if matches!(kind, FdKind::File) {
         st.st_size as u64
     } else {

@@ -219,7 +219,12 @@ pub fn main(args: &[OsString]) -> u8 {
                 }
             }
         };
-        let in_info = FdInfo::of(input).ok();
+        // A file opened here has no status flags worth a system call (read-only, blocking).
+        let in_info = if name == "-" {
+            FdInfo::of(input).ok()
+        } else {
+            FdInfo::stat(input).ok()
+        };
         if let (Some(oi), Some(inf)) = (&out_info, &in_info) {
             // The input is the output file: what is gathered must be written first, as the
             // check compares the output's position with the input's.
