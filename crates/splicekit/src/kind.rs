@@ -26,7 +26,7 @@ pub enum SocketKind {
 
 impl SocketKind {
     /// Whether the socket keeps message boundaries (a short read would drop the rest of a
-    /// datagram, FACTS F18).
+    /// datagram, kernel-facts F18).
     pub fn is_datagram(self) -> bool {
         matches!(self, Self::Udp | Self::UnixDatagram | Self::UnixSeqpacket)
     }
@@ -99,11 +99,11 @@ pub struct FdInfo {
     /// What the descriptor is.
     pub kind: FdKind,
     /// `O_APPEND` is set: splice and sendfile refuse it with `EINVAL`, copy_file_range with
-    /// `EBADF` (FACTS B32, F5).
+    /// `EBADF` (kernel-facts B32, F5).
     pub append: bool,
     /// `O_NONBLOCK` is set: calls may return `EAGAIN`.
     pub nonblock: bool,
-    /// `O_DIRECT` is set: splice wants aligned lengths (FACTS B36).
+    /// `O_DIRECT` is set: splice wants aligned lengths (kernel-facts B36).
     pub direct: bool,
     /// The device holding the file (`st_dev`): copy_file_range needs both on one superblock.
     pub dev: u64,

@@ -8,7 +8,7 @@ use std::sync::{Mutex, OnceLock};
 use crate::sys::{self, PipeFlags};
 
 /// The capacity the engine asks for its broker pipes: 1 MiB, the unprivileged default
-/// `pipe-max-size` (FACTS F27; rust #155859 and uutils use the same).
+/// `pipe-max-size` (kernel-facts F27; rust #155859 and uutils use the same).
 pub const DEFAULT_PIPE_SIZE: usize = 1 << 20;
 
 /// Grows a pipe someone else made (a caller's stdin or stdout) to `size` bytes, but only

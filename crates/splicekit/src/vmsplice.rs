@@ -1,7 +1,7 @@
 //! Safe `vmsplice(2)`: a writer that moves [`PageBuf`]s into a pipe by reference, and the read
 //! direction that fills user memory from a pipe.
 //!
-//! The hazard (DESIGN.md, FACTS V14–V18): a pipe holds *references* to vmspliced pages, so
+//! The hazard (kernel-facts V14–V18): a pipe holds *references* to vmspliced pages, so
 //! memory modified after the call changes what the reader sees, even after the bytes were
 //! spliced on to another pipe. The writer makes that impossible in safe code:
 //!
@@ -47,7 +47,7 @@ use crate::sys::{self, Frozen, FrozenPages, PageBuf, PageSize, SpliceFlags, IOV_
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Release {
     /// Sent with `SPLICE_F_GIFT` and unmapped: the pages leave this process. Where the kernel
-    /// refuses the flag (`EOPNOTSUPP`, FACTS F13) the writer sends without it, once, and
+    /// refuses the flag (`EOPNOTSUPP`, kernel-facts F13) the writer sends without it, once, and
     /// unmaps all the same.
     #[default]
     Gift,
@@ -134,7 +134,7 @@ pub struct VmspliceWriter<P: AsFd> {
 
 impl<P: AsFd> VmspliceWriter<P> {
     /// A writer on `pipe`, which must be the write end of a pipe; any other descriptor is
-    /// refused with `EBADF` before any call (FACTS V1/V2), naming its kind.
+    /// refused with `EBADF` before any call (kernel-facts V1/V2), naming its kind.
     pub fn new(pipe: P) -> Result<Self> {
         let fd = pipe.as_fd();
         let fail = |k, e| Error::new(Op::Vmsplice, FdKind::Memory, k, Side::Output, 0, e);
@@ -334,7 +334,7 @@ impl<P: AsFd> VmspliceWriter<P> {
                 .collect();
             let mut flags = SpliceFlags::empty();
             // vmsplice(2) asks for page-aligned, whole-page ranges with SPLICE_F_GIFT (EINVAL
-            // otherwise, per the man page; this kernel accepts both, FACTS V7/V8): the flag
+            // otherwise, per the man page; this kernel accepts both, kernel-facts V7/V8): the flag
             // goes only with whole pages the writer owns. It is a hint; the data is the same.
             let whole_pages = segs
                 .iter()
@@ -353,7 +353,7 @@ impl<P: AsFd> VmspliceWriter<P> {
                     Some(libc::EAGAIN) if block => {
                         wait_ready(self.pipe.as_fd(), Ready::Write).map_err(|e| self.error(e))?
                     }
-                    // Kernels that retired SPLICE_F_GIFT say EOPNOTSUPP (FACTS F13); the flag
+                    // Kernels that retired SPLICE_F_GIFT say EOPNOTSUPP (kernel-facts F13); the flag
                     // is only an optimisation, so send without it from now on.
                     Some(libc::EOPNOTSUPP) if flags.contains(SpliceFlags::GIFT) => {
                         self.gift = false

@@ -1,6 +1,6 @@
 //! Two splice hops through a pooled broker pipe: source → pipe → sink. For pairs where neither
 //! side is a pipe and sendfile cannot serve (a socket source), and as the fastest file → pipe
-//! path (FACTS §4.1: the reader drains while the next chunk is looked up).
+//! path (kernel-facts §4.1: the reader drains while the next chunk is looked up).
 
 use super::{is_again, is_definitive, is_intr, readwrite, Step, Xfer};
 use crate::error::{Op, Side};
@@ -12,7 +12,7 @@ use crate::sys::{self, SpliceFlags};
 pub(super) fn run(x: &mut Xfer<'_>) -> Step {
     let mut pipe = match PipePool::global().take(x.opts.pipe_size) {
         Ok(p) => p,
-        // EMFILE/ENFILE: without a broker pipe the copy still works by read/write (FACTS F17).
+        // EMFILE/ENFILE: without a broker pipe the copy still works by read/write (kernel-facts F17).
         Err(e) => return x.refuse(Op::Pipe, Side::Output, e),
     };
     let chunk = x.opts.chunk.unwrap_or(usize::MAX).min(pipe.capacity());
@@ -77,7 +77,7 @@ pub(super) fn run(x: &mut Xfer<'_>) -> Step {
                 Err(e) if x.moved == 0 && !is_definitive(&e) => {
                     // The sink refuses splice (EINVAL: /dev/full, O_APPEND, O_DIRECT…) but the
                     // source's bytes already sit in our pipe: deliver them with write(2) first,
-                    // then let read/write finish (FACTS F15). write reports the real error.
+                    // then let read/write finish (kernel-facts F15). write reports the real error.
                     if let Err(err) = readwrite::drain_pipe(x, pipe.reader(), pending) {
                         pipe.mark_dirty();
                         return Step::Failed(err);

@@ -24,7 +24,7 @@ pub(super) fn run(x: &mut Xfer<'_>, strategy: Strategy) -> Step {
         match call(x, strategy, want) {
             Ok(0) if x.moved == 0 && strategy == Strategy::CopyFileRange => {
                 // Linux <= 5.18 returned 0 for non-empty /proc and /sys files and some overlay
-                // mounts (FACTS F8): a 0 on the first call is confirmed by the next strategy.
+                // mounts (kernel-facts F8): a 0 on the first call is confirmed by the next strategy.
                 let why = io::Error::other("copy_file_range returned 0 first");
                 return Step::Fallback(why);
             }
@@ -42,7 +42,7 @@ pub(super) fn run(x: &mut Xfer<'_>, strategy: Strategy) -> Step {
             // either works or reproduces the real error. After it, the error is reported.
             Err(e) if x.moved == 0 && !super::is_definitive(&e) => return Step::Fallback(e),
             // O_DIRECT on either side: the kernel refuses a piece that ends mid-block (the
-            // file's unaligned tail, FACTS B36) with EINVAL, after whole blocks went through.
+            // file's unaligned tail, kernel-facts B36) with EINVAL, after whole blocks went through.
             // The failed call moved nothing and no bytes wait in a pipe, so the next strategy
             // (read/write in aligned memory, in the end) takes over where this one stopped.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) && (x.si.direct || x.di.direct) => {

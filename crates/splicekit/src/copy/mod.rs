@@ -1,7 +1,7 @@
 //! The copy engine: moves bytes between any two descriptors by the fastest path the kernel
 //! takes for that pair, falling back without losing or duplicating a byte.
 //!
-//! [`plan`](plan::plan) orders the strategies for a pair of descriptors (FACTS.md §2 rules); each
+//! [`plan`](plan::plan) orders the strategies for a pair of descriptors (the rules in kernel-facts B and F); each
 //! strategy runs until the source ends, the length is reached, or it fails. A strategy may hand
 //! over to the next one only before the transfer delivered its first byte, or — for the broker
 //! pipe — after the bytes already taken from the source were drained into the sink. After that,
@@ -64,7 +64,7 @@ impl fmt::Display for Strategy {
 /// Whether the engine may let a pipe or socket hold *references* to a source file's pages.
 ///
 /// Data spliced or sendfile'd from a file into a pipe or socket is a reference to the page
-/// cache, not a copy (FACTS F1, observed C1, C5, C6). Two effects follow while such a reference
+/// cache, not a copy (kernel-facts F1, observed C1, C5, C6). Two effects follow while such a reference
 /// sits unread in the sink:
 ///
 /// * a later **write** to the file changes what the reader gets, even after the copy returned
@@ -420,7 +420,7 @@ impl<'a> Xfer<'a> {
         }
         if is_ready(self.src, Ready::Read) {
             // Both ends look ready yet the call said EAGAIN: the pipe ran out of slots, not
-            // bytes (FACTS K1). Back off briefly instead of spinning.
+            // bytes (kernel-facts K1). Back off briefly instead of spinning.
             std::thread::sleep(Duration::from_millis(1));
             return Ok(());
         }
@@ -466,7 +466,7 @@ fn max_call(kind: FdKind) -> usize {
 /// Errnos about the descriptor itself, not about whether this call can serve the pair: the
 /// next strategy cannot do better, and a socket reports some of them only once (after an
 /// ECONNRESET the next read returns a clean 0), so falling back would turn a failure into an
-/// empty success. Any other errno before the first byte falls back (FACTS F12: filesystems
+/// empty success. Any other errno before the first byte falls back (kernel-facts F12: filesystems
 /// answer with errnos nobody lists).
 pub(crate) fn is_definitive(e: &io::Error) -> bool {
     matches!(

@@ -1,6 +1,6 @@
 //! The plan: pure logic from two descriptors' kinds and flags to an ordered list of strategies.
 //!
-//! The order follows FACTS.md §2's engine rules, measured on Linux 6.18. The list always ends
+//! The order follows the kernel-facts B and F entries, measured on Linux 6.18. The list always ends
 //! in [`Strategy::ReadWrite`], which works for every pair the kernel can serve at all.
 
 use super::{CopyOptions, FilePages, Strategy};
@@ -12,7 +12,7 @@ use Strategy::*;
 pub fn plan(src: &FdInfo, dst: &FdInfo, opts: &CopyOptions) -> Vec<Strategy> {
     let consumer_refs = dst.kind == FdKind::Pipe || dst.kind.is_socket();
     if src.kind.is_file_like() && consumer_refs && opts.file_pages == FilePages::Copy {
-        // A pipe or socket would reference the file's pages (FACTS F1): copy instead.
+        // A pipe or socket would reference the file's pages (kernel-facts F1): copy instead.
         return vec![ReadWrite];
     }
     let page_cache = matches!(src.kind, FdKind::File | FdKind::BlockDevice);
@@ -22,13 +22,13 @@ pub fn plan(src: &FdInfo, dst: &FdInfo, opts: &CopyOptions) -> Vec<Strategy> {
         return vec![ReadWrite];
     }
     if dst.append && dst.kind != FdKind::Pipe {
-        // splice/sendfile give EINVAL and copy_file_range EBADF on O_APPEND (FACTS F5, B32);
+        // splice/sendfile give EINVAL and copy_file_range EBADF on O_APPEND (kernel-facts F5, B32);
         // a pipe with O_APPEND set is fine.
         return vec![ReadWrite];
     }
     let datagram = |k: FdKind| matches!(k, FdKind::Socket(s) if s.is_datagram());
     if datagram(src.kind) || datagram(dst.kind) {
-        // Source: a splice shorter than a datagram drops its tail (FACTS F18, B28).
+        // Source: a splice shorter than a datagram drops its tail (kernel-facts F18, B28).
         // Sink: splice and sendfile cork pieces with MSG_MORE, so datagram boundaries are the
         // kernel's, and a sendfile into UDP was seen to lose the tail datagram; one write per
         // datagram keeps the boundaries ours.
@@ -42,13 +42,13 @@ pub fn plan(src: &FdInfo, dst: &FdInfo, opts: &CopyOptions) -> Vec<Strategy> {
     let mut order = Vec::with_capacity(4);
     match (src.kind, dst.kind) {
         // file -> pipe: two hops through a private pipe beat one direct splice here — the
-        // reader drains while the next chunk is looked up (FACTS §4.1; `splice bench` measures
+        // reader drains while the next chunk is looked up (kernel-facts §4.1; `splice bench` measures
         // both in each run: 53 vs 40 GiB/s on the reference machine).
         (s, FdKind::Pipe) if s.is_file_like() => order.extend([SpliceBroker, Splice]),
         (_, FdKind::Pipe) | (FdKind::Pipe, _) => order.push(Splice),
         (FdKind::File, FdKind::File) => {
             if src.dev == dst.dev {
-                order.push(CopyFileRange); // EXDEV across superblocks since 5.19 (FACTS F9)
+                order.push(CopyFileRange); // EXDEV across superblocks since 5.19 (kernel-facts F9)
             }
             if sendfile_ok {
                 order.push(Sendfile);

@@ -1,5 +1,5 @@
 //! Kernel support, learnt once per process: a primitive that answered `ENOSYS` (missing, or
-//! blocked by a seccomp filter, FACTS F10) is not tried again.
+//! blocked by a seccomp filter, kernel-facts F10) is not tried again.
 
 use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -3,7 +3,7 @@
 //! Every function here does what its C call does and returns the kernel's errno untouched
 //! (as an [`std::io::Error`] whose `raw_os_error()` is the errno). The only adjustment is that
 //! lengths are clamped to [`MAX_RW_COUNT`], the most the kernel moves in one call: a larger
-//! `len` would otherwise be rejected with `EINVAL` when it exceeds `SSIZE_MAX` (FACTS B17).
+//! `len` would otherwise be rejected with `EINVAL` when it exceeds `SSIZE_MAX` (kernel-facts B17).
 //!
 //! Policy — retrying `EINTR`, waiting on `EAGAIN`, falling back when a pair is refused — lives
 //! in the copy engine ([`crate::copy()`]), never here.
@@ -40,7 +40,7 @@ bitflags::bitflags! {
         /// effect on current kernels.
         const MOVE = 0x01;
         /// `SPLICE_F_NONBLOCK`: do not block on the *pipe*. It does not make a socket
-        /// non-blocking: TCP still blocks (FACTS N13, X2).
+        /// non-blocking: TCP still blocks (kernel-facts N13, X2).
         const NONBLOCK = 0x02;
         /// `SPLICE_F_MORE`: more data follows; a hint for sockets (like `MSG_MORE`).
         const MORE = 0x04;
@@ -76,11 +76,11 @@ fn errno(e: rustix::io::Errno) -> io::Error {
 /// pipe, without copying them through user space.
 ///
 /// With `off_in`/`off_out` set, the file is read or written at that offset, the offset is
-/// advanced by the bytes moved and the file's own position stays where it was (FACTS B20);
+/// advanced by the bytes moved and the file's own position stays where it was (kernel-facts B20);
 /// with `None` the file position is used and advanced. Returns the bytes moved, `0` at end of
 /// input (an empty pipe whose writers are gone, a file at EOF, a closed TCP peer).
 ///
-/// Errors (FACTS §1): `EBADF` a descriptor not open for the needed direction, `EINVAL` neither
+/// Errors (kernel-facts §1): `EBADF` a descriptor not open for the needed direction, `EINVAL` neither
 /// side a pipe, an `O_APPEND` destination, a kind without splice support or the two ends of one
 /// pipe; `ESPIPE` an offset given for a pipe; `EAGAIN` would block on a non-blocking pipe;
 /// `EPIPE` the pipe's readers are gone (the process also gets `SIGPIPE` unless ignored).
@@ -109,13 +109,13 @@ fn splice_fd(
 }
 
 /// `tee(2)`: duplicates up to `len` bytes from the pipe `fd_in` into the pipe `fd_out` without
-/// consuming them: the bytes stay readable in `fd_in` (FACTS T6).
+/// consuming them: the bytes stay readable in `fd_in` (kernel-facts T6).
 ///
 /// Errors: `EINVAL` either side not a pipe or both the same pipe; `EBADF` a wrong end (the write
 /// end as input or the read end as output); `EAGAIN` with [`SpliceFlags::NONBLOCK`] when the
 /// source is empty or the destination full; `EPIPE` the destination's readers are gone. Returns
 /// `0` when the source is empty and its writers are gone. Calling it twice without consuming the
-/// source duplicates the same head bytes twice (FACTS T13).
+/// source duplicates the same head bytes twice (kernel-facts T13).
 /// See [tee(2)](https://man7.org/linux/man-pages/man2/tee.2.html).
 pub fn tee<I: AsFd, O: AsFd>(
     fd_in: I,
@@ -155,7 +155,7 @@ pub fn pipe_capacity<P: AsFd>(pipe: P) -> io::Result<usize> {
 /// capacity granted (a power-of-two number of pages).
 ///
 /// Errors: `EPERM` above `/proc/sys/fs/pipe-max-size` without privilege; `EBUSY` when shrinking
-/// below the bytes queued (FACTS X10, §1 pipe sizing); `EBADF` for a descriptor that is not a pipe.
+/// below the bytes queued (kernel-facts X10, §1 pipe sizing); `EBADF` for a descriptor that is not a pipe.
 pub fn set_pipe_capacity<P: AsFd>(pipe: P, size: usize) -> io::Result<usize> {
     rustix::pipe::fcntl_setpipe_size(pipe.as_fd(), size).map_err(errno)
 }
@@ -199,7 +199,7 @@ fn sendfile_fd(
 /// pseudo files; `EBADF` for an `O_APPEND` destination; `EINVAL` for pipes, sockets, devices
 /// or overlapping ranges of one file; `EISDIR` for a directory; `ENOSYS`/`EPERM` under some
 /// seccomp filters. The syscall is made directly (rustix's raw backend), so a result above
-/// `INT_MAX` is not mangled as glibc 2.41/2.42 did (FACTS F14).
+/// `INT_MAX` is not mangled as glibc 2.41/2.42 did (kernel-facts F14).
 /// See [copy_file_range(2)](https://man7.org/linux/man-pages/man2/copy_file_range.2.html).
 pub fn copy_file_range<I: AsFd, O: AsFd>(
     fd_in: I,

@@ -3,7 +3,7 @@
 //!
 //! The memory comes straight from `mmap(2)`, never from the allocator, for two reasons: a
 //! page handed to a pipe must never be reused by an unrelated allocation while the pipe
-//! still references it (FACTS V17: `munmap` leaves the page pinned by the pipe, and the
+//! still references it (kernel-facts V17: `munmap` leaves the page pinned by the pipe, and the
 //! kernel gives the next mapping *other* pages), and the pages must be whole and aligned so
 //! `SPLICE_F_GIFT` and huge pages apply. Every mapping is `MADV_DONTFORK`: a child process
 //! never shares a page that a pipe may still reference.
@@ -130,7 +130,7 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: the mapping is ours and no reference into it outlives `self`. A pipe that
-        // still references these pages keeps them pinned; they are not reused (FACTS V17).
+        // still references these pages keeps them pinned; they are not reused (kernel-facts V17).
         let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.cap) };
     }
 }

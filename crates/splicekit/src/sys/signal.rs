@@ -101,7 +101,7 @@ pub fn restore_sigpipe_inherited() -> io::Result<()> {
 /// tees into a pipe or socket whose readers are gone, as GNU `cat` is (status 141 from a shell).
 ///
 /// Rust's runtime ignores `SIGPIPE` at start-up, so such writes fail with `EPIPE` instead
-/// (FACTS P1–P6, F25). Call this once, early in `main`, in a program that wants the classic
+/// (kernel-facts P1–P6, F25). Call this once, early in `main`, in a program that wants the classic
 /// behaviour.
 pub fn restore_sigpipe_default() -> io::Result<()> {
     set_sigpipe(libc::SIG_DFL)

@@ -10,7 +10,7 @@ use rustix::pipe::IoSliceRaw;
 use super::pages::Frozen;
 use super::{errno, SpliceFlags};
 
-/// The most segments one `vmsplice` call accepts (`UIO_MAXIOV`); more gives `EINVAL` (FACTS V3).
+/// The most segments one `vmsplice` call accepts (`UIO_MAXIOV`); more gives `EINVAL` (kernel-facts V3).
 pub const IOV_MAX: usize = 1024;
 
 /// `vmsplice(2)` on the write end of a pipe: maps the pages behind `bufs` into the pipe.
@@ -26,13 +26,13 @@ pub const IOV_MAX: usize = 1024;
 /// themselves, for example a producer whose consumer is known to `read()` the pipe.
 ///
 /// # Safety
-/// The pipe keeps *references* to the pages behind `bufs`, not copies (FACTS V14–V18): a
+/// The pipe keeps *references* to the pages behind `bufs`, not copies (kernel-facts V14–V18): a
 /// later write to that memory changes what the reader gets. The caller must not modify, free
 /// or otherwise reuse that memory until every byte queued by this call has been consumed by a
 /// reader that *copies* it out (`read(2)`; a `splice` onward to another pipe or a socket
-/// carries the reference further, FACTS V18), or else must never write, free or reuse the
+/// carries the reference further, kernel-facts V18), or else must never write, free or reuse the
 /// memory again. [`SpliceFlags::GIFT`] changes none of this: gifted pages are referenced the
-/// same way (FACTS V16).
+/// same way (kernel-facts V16).
 pub unsafe fn vmsplice(
     pipe_w: BorrowedFd<'_>,
     bufs: &[IoSlice<'_>],
@@ -58,7 +58,7 @@ pub unsafe fn vmsplice(
 /// (read-only descriptors are refused before the call, as the kernel would write into them),
 /// `EINVAL` more than [`IOV_MAX`] segments or unknown flags, `EAGAIN` with
 /// [`SpliceFlags::NONBLOCK`] on a full pipe, `EPIPE` no readers, `EOPNOTSUPP` on kernels that
-/// no longer accept [`SpliceFlags::GIFT`] (FACTS F13).
+/// no longer accept [`SpliceFlags::GIFT`] (kernel-facts F13).
 pub fn vmsplice_frozen<P: AsFd>(
     pipe_w: P,
     segs: &[Frozen<'_>],
@@ -67,7 +67,7 @@ pub fn vmsplice_frozen<P: AsFd>(
     let iov: Vec<IoSlice<'_>> = segs.iter().map(|s| IoSlice::new(s.bytes())).collect();
     // SAFETY: every segment lies in `FrozenPages`, which no one can modify (there is no
     // `&mut` access to it after `PageBuf::freeze`) and which is unmapped, never reused, when
-    // the last clone drops: the pipe keeps its own references to the pages (FACTS V17).
+    // the last clone drops: the pipe keeps its own references to the pages (kernel-facts V17).
     unsafe { vmsplice(pipe_w.as_fd(), &iov, flags) }
 }
 
@@ -113,7 +113,7 @@ fn check_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// The kernel refuses more than [`IOV_MAX`] segments with `EINVAL` (FACTS V3); rustix would
+/// The kernel refuses more than [`IOV_MAX`] segments with `EINVAL` (kernel-facts V3); rustix would
 /// silently pass only the first `IOV_MAX`, so the limit is enforced here with the kernel's errno.
 fn check_segments(n: usize) -> io::Result<()> {
     if n > IOV_MAX {
@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn reuse_behind_the_pipe_changes_what_the_reader_sees() {
-        // The hazard the safe writer prevents (FACTS V18): one buffer refilled and vmspliced
+        // The hazard the safe writer prevents (kernel-facts V18): one buffer refilled and vmspliced
         // 32 times while a mover splices everything onward to a second pipe that is read only
         // at the end. Earlier chunks show later bytes. The integration test
         // `the_safe_writer_never_lets_the_reader_see_a_modified_page` runs the same pattern

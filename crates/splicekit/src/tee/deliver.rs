@@ -39,7 +39,7 @@ impl<'a> Out<'a> {
                 }
                 OutputPath::Tee
             }
-            Some(i) if i.append => OutputPath::Copy, // splice refuses O_APPEND (FACTS B32)
+            Some(i) if i.append => OutputPath::Copy, // splice refuses O_APPEND (kernel-facts B32)
             Some(i) => match i.kind {
                 FdKind::File if !splice_files => OutputPath::Copy,
                 FdKind::File | FdKind::CharDevice | FdKind::BlockDevice => OutputPath::TeeSplice,

@@ -121,7 +121,7 @@ impl<'a> Input<'a> {
     }
 
     /// At the end of a file input: it must still hold every byte spliced from it, or the
-    /// outputs may have got bytes it never held (FACTS F19; see [`FilePages`]).
+    /// outputs may have got bytes it never held (kernel-facts F19; see [`FilePages`]).
     fn check_not_truncated(&self) -> Result<(), Error> {
         crate::copy::check_holds(self.fd, self.start + self.spliced)
             .map_err(|e| self.err(crate::copy::check_op(&e), e))
