@@ -38,6 +38,9 @@
 //!   to the pipe by value and come back only as fresh pages ([`vmsplice`] module docs).
 //! * `tokio` (feature `tokio`) — `copy` and `copy_bidirectional` for tokio TCP and Unix
 //!   sockets through pooled broker pipes, waiting on readiness only after `EAGAIN`.
+//!
+//! Where the docs say `kernel-facts F13` (or another tag), the kernel behaviour they rely on
+//! is written up, with how it was observed, in `docs/kernel-facts.md` of the repository.
 #![deny(missing_docs)]
 
 pub mod copy;
