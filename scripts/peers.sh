@@ -183,16 +183,21 @@ if [ ! -x "$gnuhead" ] && [ "${PEERS_GNU_HEAD:-0}" = 1 ]; then
     || echo "GNU cat HEAD could not be built; left out"
 fi
 peer() { [ -x "$2" ] && printf -- '-n\0%s\0%s\0' "$1" "$3"; }
+# The optional cats as hyperfine arguments in `extra`, each running "CAT ARGS" (a template).
+optional_cats() {
+  extra=()
+  local x
+  while IFS= read -r -d '' x; do extra+=("$x"); done < <(
+    peer "uutils cat 0.12" "$uu/cat" "bash -c '${1//CAT/$uu/cat}'"
+    peer "GNU cat HEAD" "$gnuhead" "bash -c '${1//CAT/$gnuhead}'")
+}
 small=$(mktemp -d -p /dev/shm splice-peers-small.XXXXXX)
 trap 'rm -rf "$small" "$data" "$table" "$counter"; kill $(jobs -p) 2>/dev/null || true' EXIT
 for i in $(seq -w 1 10000); do head -c 1024 "$data" > "$small/f$i"; done
 for into in "| $r" "> /dev/null"; do
   echo
   echo "== 10,000 files of 1 KiB $into"
-  extra=()
-  while IFS= read -r -d '' x; do extra+=("$x"); done < <(
-    peer "uutils cat 0.12" "$uu/cat" "bash -c 'cd $small && $uu/cat f* $into'"
-    peer "GNU cat HEAD" "$gnuhead" "bash -c 'cd $small && $gnuhead f* $into'")
+  optional_cats "cd $small && CAT f* $into"
   hyperfine -N --warmup 2 --runs 11 --export-markdown "$table" \
     -n "splice cat" "bash -c 'cd $small && $S cat f* $into'" \
     -n "GNU cat 9.1" "bash -c 'cd $small && cat f* $into'" \
@@ -219,10 +224,7 @@ hyperfine -N --warmup 2 --runs 11 --export-markdown "$table" \
 cat "$table"
 echo
 echo "== one big file: ${size} MiB from tmpfs into a splicing reader, 31 runs"
-extra=()
-while IFS= read -r -d '' x; do extra+=("$x"); done < <(
-  peer "uutils cat 0.12" "$uu/cat" "bash -c 'set -o pipefail; $uu/cat $data | $r'"
-  peer "GNU cat HEAD" "$gnuhead" "bash -c 'set -o pipefail; $gnuhead $data | $r'")
+optional_cats "set -o pipefail; CAT $data | $r"
 hyperfine -N --warmup 2 --runs 31 --export-markdown "$table" \
   -n "splice cat" "bash -c 'set -o pipefail; $S cat $data | $r'" \
   -n "C two-hop loop" "bash -c 'set -o pipefail; $cache/twohop $data | $r'" \
