@@ -74,6 +74,19 @@ fn skip_errors_writes_zeros_where_reads_failed() {
         assert_eq!((&ours.1, ours.2), (&pv.1, pv.2));
         assert!(ours.1.ends_with("24 - 32 (8 B)\n"), "{}", ours.1);
     }
+    // -Z 512 (pv 1.9): each skip is a 512-byte block, ending on a multiple of 512.
+    let (out, err, st) = run(&inject(3, "$S pv -E -Z 512"), &d);
+    let mut want = vec![0u8; 1536];
+    want.extend_from_slice(&content[1536..]);
+    assert_eq!(sha(&out), sha(&want));
+    assert_eq!(
+        err,
+        "pv: f: warning: read errors detected: Input/output error\n\
+         pv: f: skipped past read error: 0 - 512 (512 B)\n\
+         pv: f: skipped past read error: 512 - 1024 (512 B)\n\
+         pv: f: skipped past read error: 1024 - 1536 (512 B)\n"
+    );
+    assert_eq!(st, Some(16));
     // Without errors -E changes nothing, at the boundary sizes.
     for n in SIZES {
         let c = data(n);

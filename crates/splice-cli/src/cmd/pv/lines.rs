@@ -18,6 +18,8 @@ pub struct Memory<'a> {
     /// `-E` given this many times: 0 stops at a read error, 1 skips past it with a message
     /// per skip, 2 with one warning per file.
     pub skip_errors: u8,
+    /// `-Z BYTES`: skip in blocks of this size instead of pv's growing steps (0: growing).
+    pub skip_block: u64,
     /// The input's name for messages (quoted).
     pub name: &'a str,
 }
@@ -78,7 +80,7 @@ pub fn copy_through(
                     );
                     warned = true;
                 }
-                match skip(input, in_a_row, want as u64) {
+                match skip(input, in_a_row, how.skip_block, want as u64) {
                     Ok(Some((from, to))) => {
                         if how.skip_errors < 2 {
                             eprintln!(
@@ -126,17 +128,19 @@ pub fn copy_through(
     }
 }
 
-/// Seeks past a read error as pv does: 1 byte for the first errors in a row, then 2, then
-/// doubling up to 512, each skip ending on a multiple of its size, at most `room` bytes.
-/// `Ok(None)`: the input ended (a seek past its end was refused with EINVAL).
+/// Seeks past a read error as pv does: `block` bytes (`-Z`), or else 1 byte for the first
+/// errors in a row, then 2, then doubling up to 512; each skip ends on a multiple of its size,
+/// at most `room` bytes. `Ok(None)`: the input ended (a seek past its end refused, EINVAL).
 fn skip(
     input: BorrowedFd<'_>,
     in_a_row: u32,
+    block: u64,
     room: u64,
 ) -> Result<Option<(u64, u64)>, (&'static str, io::Error)> {
     let from = seek(input, SeekFrom::Current(0))
         .map_err(|e| ("file is not seekable", io::Error::from(e)))?;
     let mut amount: u64 = match in_a_row {
+        _ if block > 0 => block,
         0..=4 => 1,
         5..=9 => 2,
         10..=19 => 1 << (in_a_row - 10),

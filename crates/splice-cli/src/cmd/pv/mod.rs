@@ -79,6 +79,7 @@ pub(super) const SPECS: &[Spec] = &[
     spec!(Some('X'), Some("discard"), None, "X"),
     spec!(Some('v'), Some("stats"), None, "v"),
     spec!(Some('k'), Some("si"), None, "k"),
+    spec!(Some('Z'), Some("error-skip-block"), Some(true), "Z"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -103,6 +104,7 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -C, --no-splice        copy with read/write instead of the kernel paths
   -E, --skip-errors      skip past read errors, writing zeros in their place (copies the
                          bytes; twice: one warning per file instead of one per skip)
+  -Z, --error-skip-block BYTES  with -E, skip BYTES at a time (to a multiple of BYTES)
   -R, --remote PID       change the -L -s -N -i -w -F and display options of the running
                          splice pv PID (a message file in the temp directory)
   -c, --cursor           draw on a terminal row of its own (cursor positioning), so the
@@ -238,6 +240,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
                 (look.last_written, any) = (n.min(256), n > 0 || any);
             }
             "E" => o.transfer.skip_errors = o.transfer.skip_errors.saturating_add(1),
+            "Z" => o.transfer.skip_block = parse_pv_size(v)?,
             "R" => {
                 let pid: u32 = v
                     .parse()

@@ -200,6 +200,8 @@ pub(super) struct Transfer {
     pub direct: bool,
     /// `-E` given this many times: skip past read errors.
     pub skip_errors: u8,
+    /// `-Z BYTES`: the size of each skip (0: pv's growing steps).
+    pub skip_block: u64,
     /// `-A N` (or `%NA` in `-F`): keep the last N bytes written for the display.
     pub last_written: usize,
 }
@@ -266,6 +268,7 @@ pub(super) fn copy_all(
             let how = Memory {
                 sep: t.line_sep,
                 skip_errors: t.skip_errors,
+                skip_block: t.skip_block,
                 name: &shown,
             };
             let mut seen = |b: &[u8]| {
