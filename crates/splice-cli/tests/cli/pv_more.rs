@@ -423,3 +423,31 @@ fn si_units() {
     let (_, err, _) = run("head -c 12 /dev/zero | $S pv -f -k -b >/dev/null", &d);
     assert_eq!(drawn(&err).last().map(|l| l.trim()), Some("12.0 B"));
 }
+
+/// pv 1.9's `-g`: with no size, the bar is the rate against the highest rate seen, which
+/// follows the bar (`[====>   ] /3.66KiB/s`); with a size, `-g` changes nothing.
+#[test]
+fn gauge_shows_the_rate_against_its_maximum() {
+    let d = Dir::new();
+    let (_, err, st) = run(
+        "head -c 3000 /dev/zero | $S pv -f -g -p -L 3000 -i 0.2 -w 50 >/dev/null",
+        &d,
+    );
+    assert_eq!(st, Some(0));
+    let lines = drawn(&err);
+    assert!(lines.len() >= 3, "{lines:?}");
+    for l in &lines {
+        let (bar, max) = l.split_once("] /").unwrap_or_else(|| panic!("{l:?}"));
+        assert!(bar.starts_with('[') && bar.contains('='), "{l:?}");
+        assert!(max.ends_with("B/s"), "{l:?}");
+        assert_eq!(l.chars().count(), 50, "{l:?}");
+    }
+    let (_, err, _) = run(
+        "head -c 300 /dev/zero | $S pv -f -g -p -s 300 -w 40 >/dev/null",
+        &d,
+    );
+    assert!(
+        drawn(&err).last().is_some_and(|l| l.ends_with("] 100%")),
+        "{err:?}"
+    );
+}

@@ -201,6 +201,32 @@ fn progress(look: &Look, now: &Reading, width: usize, sides: bool) -> String {
             b.push_str(&" ".repeat(area - b.len()));
             format!("{open}{b}{close}{after}")
         }
+        None if look.gauge => {
+            // -g: the rate as a share of the highest seen, that maximum after the bar.
+            let after = if sides {
+                format!(" /{}", amount(look, now.rate_max, "/s").trim_start())
+            } else {
+                String::new()
+            };
+            let Some(area) = width
+                .checked_sub(after.len() + side_cols)
+                .filter(|&a| a > 0)
+            else {
+                return String::new();
+            };
+            let share = if now.rate_max > 0.0 {
+                ((now.rate / now.rate_max).clamp(0.0, 1.0) * 100.0) as usize
+            } else {
+                0
+            };
+            let filled = (area * share / 100).saturating_sub(1);
+            let mut b = "=".repeat(filled);
+            if filled < area {
+                b.push('>');
+            }
+            b.push_str(&" ".repeat(area - b.len()));
+            format!("{open}{b}{close}{after}")
+        }
         None => {
             let Some(area) = width.checked_sub(side_cols).filter(|&a| a >= 3) else {
                 return String::new();
@@ -296,6 +322,7 @@ mod tests {
             done: false,
             last: b"ab\ncd".to_vec(),
             moves: 30,
+            rate_max: 2048.0,
         }
     }
 
@@ -329,6 +356,15 @@ mod tests {
         // Unknown size: the indicator 60% of the way (30 moving redraws, 2% each).
         let unknown = Look::default();
         assert_eq!(render("%p", &unknown, &now, 15), "[      <=>    ]");
+        // -g: the rate (1 KiB/s) is half the highest seen (2 KiB/s).
+        let gauge = Look {
+            gauge: true,
+            ..Look::default()
+        };
+        assert_eq!(
+            render("%p", &gauge, &now, 30),
+            "[=======>         ] /2.00KiB/s"
+        );
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct Look {
     pub hidden: bool,
     /// `-k`: decimal units for bytes (`kB`, `MB`: powers of 1000).
     pub si: bool,
+    /// `-g`: with no size, the bar shows the rate as a share of the highest rate seen.
+    pub gauge: bool,
 }
 
 impl Look {
@@ -191,6 +193,7 @@ fn display(s: &State) {
     // Redraws that saw bytes move: the unknown-size indicator steps 2% on each (pv).
     let mut moves = 0u32;
     let mut rates: Vec<f64> = Vec::new();
+    let mut rate_max = 0.0f64;
     loop {
         let done = {
             let g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -235,8 +238,12 @@ fn display(s: &State) {
             if rate > 0.0 {
                 moves = moves.wrapping_add(1);
             }
+            if !done {
+                rate_max = rate_max.max(rate);
+            }
             let now = Reading {
                 moves,
+                rate_max,
                 bytes,
                 elapsed,
                 rate,
@@ -324,6 +331,8 @@ pub struct Reading {
     pub last: Vec<u8>,
     /// How many redraws saw bytes move (places the indicator of a bar of unknown size).
     pub moves: u32,
+    /// The highest interval rate so far (`-g`).
+    pub rate_max: f64,
 }
 
 /// One display line, `cols` wide at most.
@@ -528,6 +537,7 @@ mod tests {
             done: false,
             last: Vec::new(),
             moves: 0,
+            rate_max: 0.0,
         };
         let l = render(&look, &now, 80);
         assert!(l.starts_with("50.0MiB 0:00:02 [25.0MiB/s] [="), "{l}");

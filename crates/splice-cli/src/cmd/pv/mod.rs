@@ -80,6 +80,7 @@ pub(super) const SPECS: &[Spec] = &[
     spec!(Some('v'), Some("stats"), None, "v"),
     spec!(Some('k'), Some("si"), None, "k"),
     spec!(Some('Z'), Some("error-skip-block"), Some(true), "Z"),
+    spec!(Some('g'), Some("gauge"), None, "g"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -90,6 +91,7 @@ Concatenate FILEs (or standard input) to standard output, showing progress on st
 The bytes move inside the kernel (splice, sendfile); the count comes from the calls' results.
 
   -p, --progress         show a progress bar
+  -g, --gauge            with no size known, the bar shows the rate against the highest seen
   -t, --timer            show the elapsed time
   -e, --eta              show the estimated time left
   -I, --fineta           show the local time the transfer should end (FIN 14:05:09)
@@ -217,6 +219,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "c" => look.cursor = true,
             "v" => look.stats = true,
             "k" => look.si = true,
+            "g" => look.gauge = true,
             "o" => o.output = Some(v.to_string()),
             "X" => o.output = Some("/dev/null".into()),
             "W" => look.wait_first = true,
