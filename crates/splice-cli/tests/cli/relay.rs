@@ -174,33 +174,57 @@ fn rt() -> tokio::runtime::Runtime {
 /// bytes (`data(N)` reversed) while reading the rest to EOF, then answers nothing more and
 /// closes. Sends the SHA-256 of what it read (after the length) on `seen`.
 async fn hashing_upstream() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<String>) {
-    // A backlog of 4096 (tokio's bind uses 1024): a thousand connects at once on a loaded
-    // machine overflowed 1024, and the kernel reset the connections it dropped.
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let l = sock.listen(4096).unwrap();
-    let addr = l.local_addr().unwrap();
+    let (mut at, seen) = hashing_upstreams(1, false).await;
+    (at.remove(0), seen)
+}
+
+/// `n` such upstreams reporting on one channel; with `proxied`, each connection starts with a
+/// PROXY protocol v2 header, checked and skipped.
+async fn hashing_upstreams(
+    n: usize,
+    proxied: bool,
+) -> (
+    Vec<SocketAddr>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.into_split();
-                let n = r.read_u64_le().await.unwrap() as usize;
-                let send = tokio::spawn(async move {
-                    let mut d = data(n);
-                    d.reverse();
-                    w.write_all(&d).await.unwrap();
-                    w.shutdown().await.unwrap();
+    let mut at = Vec::new();
+    for _ in 0..n {
+        // A backlog of 4096 (tokio's bind uses 1024): a thousand connects at once on a loaded
+        // machine overflowed 1024, and the kernel reset the connections it dropped.
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let l = sock.listen(4096).unwrap();
+        at.push(l.local_addr().unwrap());
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.into_split();
+                    if proxied {
+                        let mut head = [0u8; 16];
+                        r.read_exact(&mut head).await.unwrap();
+                        assert_eq!(&head[..12], b"\r\n\r\n\0\r\nQUIT\n", "a v2 signature");
+                        let mut rest = vec![0u8; u16::from_be_bytes([head[14], head[15]]) as usize];
+                        r.read_exact(&mut rest).await.unwrap();
+                    }
+                    let n = r.read_u64_le().await.unwrap() as usize;
+                    let send = tokio::spawn(async move {
+                        let mut d = data(n);
+                        d.reverse();
+                        w.write_all(&d).await.unwrap();
+                        w.shutdown().await.unwrap();
+                    });
+                    let mut v = Vec::new();
+                    r.read_to_end(&mut v).await.unwrap();
+                    send.await.unwrap();
+                    let _ = tx.send(sha(&v));
                 });
-                let mut v = Vec::new();
-                r.read_to_end(&mut v).await.unwrap();
-                send.await.unwrap();
-                let _ = tx.send(sha(&v));
-            });
-        }
-    });
-    (addr, rx)
+            }
+        });
+    }
+    (at, rx)
 }
 
 /// One client through the relay: asks for `down` bytes, sends `up` bytes, checks what came

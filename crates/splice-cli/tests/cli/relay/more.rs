@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
-use super::{exchange, hashing_upstream, have_strace, rt, Relay};
+use super::{exchange, hashing_upstream, hashing_upstreams, have_strace, rt, Relay};
 use crate::util::{data, sha};
 
 /// Runs `n` exchanges at once (sizes varying around page and pipe boundaries), each checked
@@ -106,6 +106,44 @@ fn ten_thousand_connections_leave_no_descriptor_behind() {
                 && after - after_pipes == warm - warm_pipes,
             "descriptors: {start} at start ({start_pipes} pipes), {warm} warm ({warm_pipes}), \
              {after} after 10,000 connections ({after_pipes})"
+        );
+    });
+}
+
+/// The load tests again with the operator's features on: a PROXY v2 header to each of three
+/// upstreams in turn. 1,000 connections at once, then 10,000 in batches of 100, every byte
+/// checked by hash both ways, every upstream used, descriptors flat.
+#[test]
+fn the_load_tests_hold_with_proxy_headers_and_three_upstreams() {
+    let rt = rt();
+    rt.block_on(async {
+        let (ups, mut seen) = hashing_upstreams(3, true).await;
+        let ups: Vec<String> = ups.iter().map(|a| a.to_string()).collect();
+        let relay = Relay::start_with(
+            &[],
+            "127.0.0.1:0",
+            &ups[0],
+            &[&ups[1], &ups[2], "--send-proxy-v2", "-j", "2"],
+        );
+        many_at_once(&relay, &mut seen, 1000).await;
+        wait_lines(&relay, 1001).await;
+        for up in &ups {
+            let used = relay
+                .log()
+                .iter()
+                .filter(|l| l.contains(&format!("-> {up}:")))
+                .count();
+            assert!(used > 100, "{up} took {used} of 1,000");
+        }
+        let (warm, warm_pipes) = (relay.fds(), relay.pipe_fds());
+        for _ in 0..100 {
+            many_at_once(&relay, &mut seen, 100).await;
+        }
+        wait_lines(&relay, 11_001).await;
+        let (after, after_pipes) = (relay.fds(), relay.pipe_fds());
+        assert!(
+            after_pipes <= 128 + 2 && after - after_pipes <= warm - warm_pipes,
+            "descriptors: {warm} warm ({warm_pipes} pipes), {after} after ({after_pipes})"
         );
     });
 }
