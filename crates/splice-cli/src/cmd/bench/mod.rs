@@ -207,6 +207,7 @@ fn run(a: &Args) -> std::io::Result<bool> {
         a.runs,
         report::machine()
     );
+    report::print_header();
     let mut rows = Vec::new();
     let mut ok = true;
     let total: u64 = selected
@@ -240,26 +241,33 @@ fn run(a: &Args) -> std::io::Result<bool> {
             .zip(&samples)
             .map(|(m, s)| Row::from_samples(case.name(), m.name(), s))
             .collect();
-        rows.extend(report::with_ratios(
+        let case_rows = report::with_ratios(
             case_rows,
             !case.is_gen() && case.fan_out() == 0 && case != Case::Meter,
-        ));
+        );
+        report::print_rows(&case_rows);
+        rows.extend(case_rows);
     }
     drop(meter);
     if !smalls.is_empty() {
         let (r, good) = small::run(&smalls, a)?;
+        for name in smalls.iter().map(|(n, _)| *n) {
+            let case: Vec<Row> = r.iter().filter(|x| x.case == name).cloned().collect();
+            report::print_rows(&case);
+        }
         rows.extend(r);
         ok &= good;
     }
     for (name, streams) in relays {
         let (r, good) = relay_case(name, streams, a)?;
+        report::print_rows(&r);
         rows.extend(r);
         ok &= good;
     }
     let mut about: Vec<(&str, &str)> = Case::ALL.map(|c| (c.name(), c.about())).to_vec();
     about.extend(small::CASES.map(|(n, _)| (n, small::about(n))));
     about.extend(relay::CASES.map(|(n, _)| (n, relay::ABOUT)));
-    report::print_table(&rows, &about);
+    report::print_footer(&rows, &about);
     if let Some(p) = &a.json {
         std::fs::write(p, report::json(&rows, a.size, a.runs))?;
         println!("wrote {}", p.display());

@@ -94,19 +94,21 @@ pub fn machine() -> String {
     format!("Linux {rel}, {cpus} CPUs")
 }
 
-pub fn print_table(rows: &[Row], about: &[(&str, &str)]) {
+/// The table's column heads, printed before the first case runs.
+pub fn print_header() {
     println!(
-        "{:<11} {:<30} {:>7} {:>10} {:>12} {:>8} {:>11}  strategy",
+        "{:<16} {:<30} {:>7} {:>10} {:>12} {:>8} {:>11}  strategy",
         "case", "method", "GiB/s", "CPU s/GiB", "x base", "x std", "CPU x base"
     );
-    let mut last = "";
+}
+
+/// One case's rows, printed as soon as the case is done (then a blank line), so a long run
+/// shows its results as they come.
+pub fn print_rows(rows: &[Row]) {
+    use std::io::Write;
     for r in rows {
-        if r.case != last && !last.is_empty() {
-            println!();
-        }
-        last = r.case;
         println!(
-            "{:<11} {:<30} {:>7.2} {:>10.3} {:>12.2} {:>8} {:>11.2}  {}",
+            "{:<16} {:<30} {:>7.2} {:>10.3} {:>12.2} {:>8} {:>11.2}  {}",
             r.case,
             r.method,
             r.gib_s,
@@ -118,6 +120,11 @@ pub fn print_table(rows: &[Row], about: &[(&str, &str)]) {
         );
     }
     println!();
+    let _ = std::io::stdout().flush();
+}
+
+/// What each case measured, after the last row.
+pub fn print_footer(rows: &[Row], about: &[(&str, &str)]) {
     for (case, text) in about {
         if rows.iter().any(|r| r.case == *case) {
             println!("  {case}: {text}");
