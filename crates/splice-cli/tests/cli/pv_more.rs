@@ -451,3 +451,42 @@ fn gauge_shows_the_rate_against_its_maximum() {
         "{err:?}"
     );
 }
+
+/// pv 1.9's `-U FILE`: everything into FILE, then FILE to the output, byte-exact at the
+/// boundary sizes; `-U -` uses a temporary file and leaves nothing behind; the second pass
+/// draws its own line (100% of the stored size).
+#[test]
+fn store_and_forward() {
+    let d = Dir::new();
+    for n in SIZES {
+        let c = data(n);
+        d.file("in", &c);
+        let (out, err, st) = run("cat in | $S pv -q -U stored | cat", &d);
+        assert_eq!((sha(&out), err.as_str(), st), (sha(&c), "", Some(0)), "{n}");
+        assert_eq!(
+            sha(&std::fs::read(d.path().join("stored")).unwrap()),
+            sha(&c)
+        );
+    }
+    let c = data(300_000);
+    d.file("in", &c);
+    let (out, err, st) = run(
+        "mkdir t && cat in | TMPDIR=$PWD/t $S pv -f -b -p -w 40 -U - | cat",
+        &d,
+    );
+    assert_eq!((sha(&out), st), (sha(&c), Some(0)));
+    let lines = drawn(&err);
+    assert!(
+        lines.last().is_some_and(|l| l.ends_with("] 100%")),
+        "{lines:?}"
+    );
+    assert!(
+        listing(&d.path().join("t")).is_empty(),
+        "the temporary file is removed"
+    );
+    let (_, err, st) = run("$S pv -q -U no/such/dir/f in", &d);
+    assert_eq!(
+        (err.as_str(), st),
+        ("pv: no/such/dir/f: No such file or directory\n", Some(2))
+    );
+}

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, IsTerminal};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,6 +81,7 @@ pub(super) const SPECS: &[Spec] = &[
     spec!(Some('k'), Some("si"), None, "k"),
     spec!(Some('Z'), Some("error-skip-block"), Some(true), "Z"),
     spec!(Some('g'), Some("gauge"), None, "g"),
+    spec!(Some('U'), Some("store-and-forward"), Some(true), "U"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -130,6 +131,8 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -P, --pidfile FILE     write the process ID to FILE while running
   -o, --output FILE      write to FILE (created or truncated) instead of standard output
   -X, --discard          move the bytes into /dev/null instead of standard output
+  -U, --store-and-forward FILE  everything into FILE first (- for a temporary file),
+                         then FILE to the output, each pass with its own display
   -d, --watchfd PID[:FD] show how far process PID has got in its file FD (default: its
                          first regular file) instead of moving anything
   -K, --direct-io        open FILEs with O_DIRECT (where the file system allows it)
@@ -147,6 +150,7 @@ Without -p -t -e -r -b the display shows all of them. Exit status: 0 on success,
 input could not be opened, 4 if an input is the output file, 16 if a transfer failed
 (combined as pv does); 1 for a problem with -R or -P, 64 for a bad command line.";
 
+#[derive(Clone)]
 struct Opts {
     look: Look,
     quiet: bool,
@@ -158,6 +162,8 @@ struct Opts {
     remote: Option<u32>,
     /// `-o FILE`, or `/dev/null` for `-X`.
     output: Option<String>,
+    /// `-U FILE`: store everything in FILE first, then forward it.
+    store: Option<String>,
 }
 
 /// A bad command line: pv exits 64 then (pv 1.6.20 and 1.9 alike).
@@ -202,6 +208,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
         watch: None,
         remote: None,
         output: None,
+        store: None,
     };
     let mut stop_at_size = false;
     let mut any = false;
@@ -220,6 +227,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "v" => look.stats = true,
             "k" => look.si = true,
             "g" => look.gauge = true,
+            "U" => o.store = Some(v.to_string()),
             "o" => o.output = Some(v.to_string()),
             "X" => o.output = Some("/dev/null".into()),
             "W" => look.wait_first = true,
@@ -341,33 +349,11 @@ pub fn total_size(operands: &[OsString]) -> Option<u64> {
     Some(total)
 }
 
-fn run(mut o: Opts, operands: &[OsString]) -> u8 {
+fn run(o: Opts, operands: &[OsString]) -> u8 {
     if let Some(t) = o.watch {
         let show = !o.quiet && (o.force || o.look.numeric || io::stderr().is_terminal());
         return watch::run(t, o.look, show);
     }
-    if o.look.size.is_none() {
-        o.look.size = match o.transfer.line_sep {
-            // pv 1.9: in line mode without -s, the files' lines are counted first.
-            Some(sep) => lines::total_lines(operands, sep),
-            None => total_size(operands),
-        };
-        if o.transfer.stop_at.is_some() {
-            o.transfer.stop_at = o.look.size;
-        }
-    }
-    let show = !o.quiet && (o.force || o.look.numeric || io::stderr().is_terminal());
-    // -v measures even when nothing is drawn (pv -q -v).
-    o.look.hidden = !show;
-    let meter = (show || o.look.stats).then(|| Meter::start(o.look.clone()));
-    let rate = Arc::new(AtomicU64::new(o.limit.unwrap_or(0)));
-    remote::listen(rate.clone(), meter.as_ref());
-    let counter = Counter {
-        meter: meter.as_ref(),
-        rate: &rate,
-        paced: (o.limit.unwrap_or(0), Instant::now(), 0),
-        moved: 0,
-    };
     if let Some(p) = &o.pidfile {
         if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
             eprintln!("pv: {}: {}", crate::quote::quote(p.as_ref()), strerror(&e));
@@ -384,17 +370,106 @@ fn run(mut o: Opts, operands: &[OsString]) -> u8 {
         },
         None => None,
     };
-    let status = copy_all(
-        &o.transfer,
-        operands,
-        output.as_ref().map(File::as_fd),
-        counter,
-    );
+    let output = output.as_ref().map(File::as_fd);
+    let rate = Arc::new(AtomicU64::new(o.limit.unwrap_or(0)));
+    let status = match &o.store {
+        None => pass(&o, operands, output, &rate, true),
+        Some(store) => store_and_forward(&o, operands, store, output, &rate),
+    };
     if let Some(p) = &o.pidfile {
         let _ = std::fs::remove_file(p);
     }
+    status
+}
+
+/// One transfer of `operands` into `output` (stdout when `None`) with its own display;
+/// `remote`: this pass answers `-R`.
+fn pass(
+    o: &Opts,
+    operands: &[OsString],
+    output: Option<BorrowedFd<'_>>,
+    rate: &Arc<AtomicU64>,
+    remote: bool,
+) -> u8 {
+    let (mut look, mut transfer) = (o.look.clone(), o.transfer.clone());
+    if look.size.is_none() {
+        look.size = match transfer.line_sep {
+            // pv 1.9: in line mode without -s, the files' lines are counted first.
+            Some(sep) => lines::total_lines(operands, sep),
+            None => total_size(operands),
+        };
+        if transfer.stop_at.is_some() {
+            transfer.stop_at = look.size;
+        }
+    }
+    let show = !o.quiet && (o.force || look.numeric || io::stderr().is_terminal());
+    // -v measures even when nothing is drawn (pv -q -v).
+    look.hidden = !show;
+    let meter = (show || look.stats).then(|| Meter::start(look));
+    if remote {
+        remote::listen(rate.clone(), meter.as_ref());
+    }
+    let counter = Counter {
+        meter: meter.as_ref(),
+        rate,
+        paced: (
+            rate.load(std::sync::atomic::Ordering::Relaxed),
+            Instant::now(),
+            0,
+        ),
+        moved: 0,
+    };
+    let status = copy_all(&transfer, operands, output, counter);
     if let Some(m) = meter {
         m.finish();
     }
     status
+}
+
+/// pv 1.9's `-U FILE`: everything into FILE first (a temporary file for `-`), then FILE to
+/// the output, each pass with its own display; a failed first pass forwards nothing.
+fn store_and_forward(
+    o: &Opts,
+    operands: &[OsString],
+    store: &str,
+    output: Option<BorrowedFd<'_>>,
+    rate: &Arc<AtomicU64>,
+) -> u8 {
+    let made = if store == "-" {
+        tempfile::NamedTempFile::new().map(|t| {
+            let p = t.into_temp_path();
+            (p.to_path_buf(), Some(p))
+        })
+    } else {
+        Ok((std::path::PathBuf::from(store), None))
+    };
+    let stored = made.and_then(|(path, tmp)| Ok((File::create(&path)?, path, tmp)));
+    let (file, path, _tmp) = match stored {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!(
+                "pv: {}: {}",
+                crate::quote::quote(store.as_ref()),
+                strerror(&e)
+            );
+            return 2;
+        }
+    };
+    let first = pass(o, operands, Some(file.as_fd()), rate, true);
+    drop(file);
+    if first & 16 != 0 {
+        return first;
+    }
+    let fwd = Opts {
+        look: Look {
+            size: None,
+            ..o.look.clone()
+        },
+        transfer: transfer::Transfer {
+            stop_at: None,
+            ..o.transfer.clone()
+        },
+        ..o.clone()
+    };
+    first | pass(&fwd, &[path.into_os_string()], output, rate, false)
 }
