@@ -468,10 +468,19 @@ fn store_and_forward() {
             sha(&c)
         );
     }
+    let (_, err, st) = run("$S pv -q -U no/such/dir/f in", &d);
+    assert_eq!(
+        (err.as_str(), st),
+        ("pv: no/such/dir/f: No such file or directory\n", Some(2))
+    );
+    if !have_strace() {
+        return;
+    }
     let c = data(300_000);
     d.file("in", &c);
     let (out, err, st) = run(
-        "mkdir t && cat in | TMPDIR=$PWD/t $S pv -f -b -p -w 40 -U - | cat",
+        "mkdir t && cat in | TMPDIR=$PWD/t strace -f -o trace -e trace=openat,unlink \
+         $S pv -f -b -p -w 40 -U - | cat",
         &d,
     );
     assert_eq!((sha(&out), st), (sha(&c), Some(0)));
@@ -484,9 +493,7 @@ fn store_and_forward() {
         listing(&d.path().join("t")).is_empty(),
         "the temporary file is removed"
     );
-    let (_, err, st) = run("$S pv -q -U no/such/dir/f in", &d);
-    assert_eq!(
-        (err.as_str(), st),
-        ("pv: no/such/dir/f: No such file or directory\n", Some(2))
-    );
+    let trace = std::fs::read_to_string(d.path().join("trace")).unwrap_or_default();
+    let made = format!("unlink(\"{}/t/", d.path().display());
+    assert!(trace.contains(&made), "made and removed in TMPDIR: {trace}");
 }
