@@ -64,7 +64,11 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
         "the small files are removed"
     );
     for case in ["relay-1", "relay-64"] {
-        for method in ["tokio copy_bidirectional", "splice relay"] {
+        for method in [
+            "tokio copy_bidirectional",
+            "splice relay",
+            "splice relay, PROXY v2, 3 ups",
+        ] {
             let row = format!("\"case\": \"{case}\", \"method\": \"{method}\"");
             assert!(json.contains(&row), "{row}");
         }

@@ -24,6 +24,9 @@ pub fn methods() -> Vec<(&'static str, &'static str)> {
     let mut m = vec![
         ("tokio copy_bidirectional", "copy"),
         ("splice relay", "splice"),
+        // The operator's setup: a PROXY v2 header to each of three upstreams in turn (the
+        // same sink three times, so the bytes are counted in one place).
+        ("splice relay, PROXY v2, 3 ups", "splice-proxy3"),
     ];
     if have("socat", "-V") {
         m.push(("socat (default 8 KiB)", "socat"));
@@ -34,6 +37,7 @@ pub fn methods() -> Vec<(&'static str, &'static str)> {
     if have("haproxy", "-v") {
         m.push(("haproxy splice, 1M pipes", "haproxy-splice"));
         m.push(("haproxy, no splice", "haproxy-nosplice"));
+        m.push(("haproxy splice, PROXY v2, 3 ups", "haproxy-proxy3"));
     }
     m
 }
@@ -48,8 +52,15 @@ fn have(tool: &str, version: &str) -> bool {
 }
 
 /// An HAProxy configuration: TCP mode from `port` to `sink`, one thread per CPU.
-fn haproxy_config(port: u16, sink: SocketAddr, jobs: usize, splice: bool) -> String {
-    let (global, option) = if splice {
+fn haproxy_config(port: u16, sink: SocketAddr, jobs: usize, how: &str) -> String {
+    let servers = if how == "proxy3" {
+        (1..=3)
+            .map(|i| format!("    server s{i} {sink} send-proxy-v2\n"))
+            .collect::<String>()
+    } else {
+        format!("    server s {sink}\n")
+    };
+    let (global, option) = if how != "nosplice" {
         (
             "    tune.pipesize 1048576\n",
             "    option splice-auto\n    option splice-request\n    option splice-response\n",
@@ -62,7 +73,7 @@ fn haproxy_config(port: u16, sink: SocketAddr, jobs: usize, splice: bool) -> Str
          defaults\n    mode tcp\n    timeout connect 10s\n    timeout client 1m\n    \
          timeout server 1m\n{option}\
          frontend f\n    bind 127.0.0.1:{port}\n    default_backend b\n\
-         backend b\n    server s {sink}\n"
+         backend b\n    balance roundrobin\n{servers}"
     )
 }
 
@@ -113,10 +124,7 @@ impl RelayProc {
         let mut config = None;
         let child = if let Some(how) = strategy.strip_prefix("haproxy-") {
             let mut f = tempfile::NamedTempFile::new()?;
-            std::io::Write::write_all(
-                &mut f,
-                haproxy_config(port, sink, jobs, how == "splice").as_bytes(),
-            )?;
+            std::io::Write::write_all(&mut f, haproxy_config(port, sink, jobs, how).as_bytes())?;
             let child = Command::new("haproxy")
                 .args(["-db", "-q"])
                 .arg("-f")
@@ -135,12 +143,20 @@ impl RelayProc {
                 .stdin(Stdio::null())
                 .spawn()?
         } else {
-            Command::new(std::env::current_exe()?)
-                .args(["relay", "-j", &jobs.to_string(), "--strategy", strategy])
+            let (how, proxy3) = match strategy.strip_suffix("-proxy3") {
+                Some(how) => (how, true),
+                None => (strategy, false),
+            };
+            let mut c = Command::new(std::env::current_exe()?);
+            c.args(["relay", "-j", &jobs.to_string(), "--strategy", how])
                 .arg(addr.to_string())
-                .arg(sink.to_string())
-                .stdin(Stdio::null())
-                .spawn()?
+                .arg(sink.to_string());
+            if proxy3 {
+                c.arg(sink.to_string())
+                    .arg(sink.to_string())
+                    .arg("--send-proxy-v2");
+            }
+            c.stdin(Stdio::null()).spawn()?
         };
         let t = Instant::now();
         while TcpStream::connect(addr).is_err() {
@@ -192,7 +208,14 @@ impl Drop for RelayProc {
 }
 
 /// One run: `streams` clients send `size` bytes in all through `relay` into `sink`.
-pub fn measure(relay: &RelayProc, sink: &Sink, streams: usize, size: u64) -> io::Result<Sample> {
+/// `lead`: bytes each connection carries before its payload (a PROXY header), waited for too.
+pub fn measure(
+    relay: &RelayProc,
+    sink: &Sink,
+    streams: usize,
+    size: u64,
+    lead: u64,
+) -> io::Result<Sample> {
     let before = sink.got.load(Ordering::SeqCst);
     let c0 = relay.cpu()?;
     let t0 = Instant::now();
@@ -214,7 +237,8 @@ pub fn measure(relay: &RelayProc, sink: &Sink, streams: usize, size: u64) -> io:
     }
     // The clients are done when the relay has their bytes; the run ends when the sink has.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while sink.got.load(Ordering::SeqCst) - before < size && Instant::now() < deadline {
+    let want = size + lead * streams as u64;
+    while sink.got.load(Ordering::SeqCst) - before < want && Instant::now() < deadline {
         std::thread::sleep(Duration::from_micros(200));
     }
     let wall = t0.elapsed();
