@@ -178,62 +178,43 @@ fn percent(bytes: u64, size: u64) -> String {
 fn progress(look: &Look, now: &Reading, width: usize, sides: bool) -> String {
     let side_cols = if sides { 2 } else { 0 };
     let (open, close) = if sides { ("[", "]") } else { ("", "") };
-    match look.size {
-        Some(size) => {
-            let after = if sides {
-                format!(" {}", percent(now.bytes, size))
-            } else {
-                String::new()
-            };
-            let Some(area) = width
-                .checked_sub(after.len() + side_cols)
-                .filter(|&a| a > 0)
-            else {
-                return String::new();
-            };
-            // As pv: the filled part is the share done, one column of it given to the tip.
-            let share = pct(now.bytes, size).min(100) as usize;
-            let filled = (area * share / 100).saturating_sub(1);
-            let mut b = "=".repeat(filled);
-            if filled < area {
-                b.push('>');
-            }
-            b.push_str(&" ".repeat(area - b.len()));
-            format!("{open}{b}{close}{after}")
-        }
-        None if look.gauge => {
-            // -g: the rate as a share of the highest seen, that maximum after the bar.
-            let after = if sides {
-                format!(" /{}", amount(look, now.rate_max, "/s").trim_start())
-            } else {
-                String::new()
-            };
-            let Some(area) = width
-                .checked_sub(after.len() + side_cols)
-                .filter(|&a| a > 0)
-            else {
-                return String::new();
-            };
-            let share = if now.rate_max > 0.0 {
+    // A share of the bar filled, and what follows the bar.
+    let (share, after) = match look.size {
+        Some(size) => (
+            pct(now.bytes, size).min(100) as usize,
+            format!(" {}", percent(now.bytes, size)),
+        ),
+        // -g: the rate as a share of the highest seen, that maximum after the bar.
+        None if look.gauge => (
+            if now.rate_max > 0.0 {
                 ((now.rate / now.rate_max).clamp(0.0, 1.0) * 100.0) as usize
             } else {
                 0
-            };
-            let filled = (area * share / 100).saturating_sub(1);
-            let mut b = "=".repeat(filled);
-            if filled < area {
-                b.push('>');
-            }
-            b.push_str(&" ".repeat(area - b.len()));
-            format!("{open}{b}{close}{after}")
-        }
+            },
+            format!(" /{}", amount(look, now.rate_max, "/s").trim_start()),
+        ),
         None => {
             let Some(area) = width.checked_sub(side_cols).filter(|&a| a >= 3) else {
                 return String::new();
             };
-            format!("{open}{}{close}", bar(now.moves, area))
+            return format!("{open}{}{close}", bar(now.moves, area));
         }
+    };
+    let after = if sides { after } else { String::new() };
+    let Some(area) = width
+        .checked_sub(after.len() + side_cols)
+        .filter(|&a| a > 0)
+    else {
+        return String::new();
+    };
+    // As pv: the filled part is the share, one column of it given to the tip.
+    let filled = (area * share / 100).saturating_sub(1);
+    let mut b = "=".repeat(filled);
+    if filled < area {
+        b.push('>');
     }
+    b.push_str(&" ".repeat(area - b.len()));
+    format!("{open}{b}{close}{after}")
 }
 
 /// `H:MM:SS`, or `D:HH:MM:SS` past a day (pv 1.9).

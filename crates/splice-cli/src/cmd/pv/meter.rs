@@ -57,6 +57,30 @@ pub struct Look {
 }
 
 impl Look {
+    /// Turns on the display switch `key` names (`p t e I r a b T`, pv's options); whether
+    /// `key` is one.
+    pub fn switch_on(&mut self, key: &str) -> bool {
+        let on = match key {
+            "p" => &mut self.progress,
+            "t" => &mut self.timer,
+            "e" => &mut self.eta,
+            "I" => &mut self.fineta,
+            "r" => &mut self.rate,
+            "a" => &mut self.average,
+            "b" => &mut self.bytes,
+            "T" => &mut self.buffer,
+            _ => return false,
+        };
+        *on = true;
+        true
+    }
+
+    /// Turns every display switch off.
+    pub fn switches_off(&mut self) {
+        (self.progress, self.timer, self.eta, self.fineta) = (false, false, false, false);
+        (self.rate, self.average, self.bytes, self.buffer) = (false, false, false, false);
+    }
+
     /// pv's default: everything but numeric.
     pub fn full(size: Option<u64>) -> Look {
         Look {

@@ -215,11 +215,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
     for f in found {
         let v = f.value.as_deref().unwrap_or_default();
         match f.key {
-            "p" => (look.progress, any) = (true, true),
-            "t" => (look.timer, any) = (true, true),
-            "e" => (look.eta, any) = (true, true),
-            "r" => (look.rate, any) = (true, true),
-            "b" => (look.bytes, any) = (true, true),
+            k if look.switch_on(k) => any = true,
             "n" => look.numeric = true,
             "q" => o.quiet = true,
             "f" => o.force = true,
@@ -232,7 +228,6 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "X" => o.output = Some("/dev/null".into()),
             "W" => look.wait_first = true,
             "C" => o.transfer.copy_only = true,
-            "a" => (look.average, any) = (true, true),
             "8" => look.bits = true,
             "l" => o.transfer.line_sep = Some(b'\n'),
             "0" => o.transfer.line_sep = Some(0),
@@ -242,8 +237,6 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "F" => (look.format, any) = (Some(v.to_string()), true),
             "d" => o.watch = Some(watch::parse(v)?),
             "K" => o.transfer.direct = true,
-            "T" => (look.buffer, any) = (true, true),
-            "I" => (look.fineta, any) = (true, true),
             "A" => {
                 let n: usize = v
                     .parse()

@@ -133,22 +133,13 @@ fn value(f: &Found) -> &str {
 
 /// The display options of a message applied to `look`.
 fn change(look: &mut Look, found: &[Found]) {
-    let switches = ["p", "t", "e", "I", "r", "a", "b", "T"];
-    if found.iter().any(|f| switches.contains(&f.key)) {
-        (look.progress, look.timer, look.eta, look.fineta) = (false, false, false, false);
-        (look.rate, look.average, look.bytes, look.buffer) = (false, false, false, false);
+    if found.iter().any(|f| Look::default().switch_on(f.key)) {
+        look.switches_off();
     }
     for f in found {
         let v = value(f);
         match f.key {
-            "p" => look.progress = true,
-            "t" => look.timer = true,
-            "e" => look.eta = true,
-            "I" => look.fineta = true,
-            "r" => look.rate = true,
-            "a" => look.average = true,
-            "b" => look.bytes = true,
-            "T" => look.buffer = true,
+            k if look.switch_on(k) => {}
             "A" => look.last_written = v.parse::<usize>().map_or(0, |n| n.min(256)),
             "s" => look.size = parse_pv_size(v).ok(),
             "N" => look.name = Some(v.to_string()),
