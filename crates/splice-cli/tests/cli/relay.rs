@@ -396,6 +396,22 @@ fn each_half_close_is_passed_on() {
     });
 }
 
+/// The upstream's side of a test connection: sends `reply` and closes; the client `w` (a
+/// thread that sent its bytes) must then read exactly `reply` to its end.
+pub fn reply_and_check<C: std::io::Read>(
+    mut s: std::net::TcpStream,
+    w: std::thread::JoinHandle<C>,
+    reply: &[u8],
+) {
+    use std::io::Write;
+    s.write_all(reply).unwrap();
+    drop(s);
+    let mut c = w.join().unwrap();
+    let mut a = Vec::new();
+    c.read_to_end(&mut a).unwrap();
+    assert_eq!(a, reply);
+}
+
 pub fn reset(s: TcpStream) {
     rustix::net::sockopt::set_socket_linger(&s, Some(Duration::ZERO)).unwrap();
     drop(s);

@@ -81,12 +81,7 @@ fn through(
     let mut got = vec![0; BODY];
     s.read_exact(&mut got).unwrap();
     assert_eq!(sha(&got), sent);
-    s.write_all(b"answer").unwrap();
-    drop(s);
-    let mut c = w.join().unwrap();
-    let mut a = Vec::new();
-    c.read_to_end(&mut a).unwrap();
-    assert_eq!(a, b"answer");
+    super::reply_and_check(s, w, b"answer");
     me
 }
 

@@ -37,12 +37,7 @@ fn through(mut c: impl Read + Write + Send + 'static, l: &TcpListener) {
     let mut got = vec![0; 100_000];
     s.read_exact(&mut got).unwrap();
     assert_eq!(sha(&got), want);
-    s.write_all(b"ok").unwrap();
-    drop(s);
-    let mut c = w.join().unwrap();
-    let mut a = Vec::new();
-    c.read_to_end(&mut a).unwrap();
-    assert_eq!(a, b"ok");
+    super::reply_and_check(s, w, b"ok");
 }
 
 #[test]

@@ -70,12 +70,7 @@ fn one(relay: &str, ls: &[TcpListener], head: &[u8]) -> usize {
     s.read_exact(&mut got).unwrap();
     assert_eq!(&got[..head.len()], head);
     assert_eq!(sha(&got[head.len()..]), want);
-    s.write_all(b"ok").unwrap();
-    drop(s);
-    let mut c = w.join().unwrap();
-    let mut a = Vec::new();
-    c.read_to_end(&mut a).unwrap();
-    assert_eq!(a, b"ok");
+    super::reply_and_check(s, w, b"ok");
     i
 }
 
