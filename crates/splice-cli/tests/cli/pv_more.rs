@@ -87,12 +87,33 @@ fn skip_errors_writes_zeros_where_reads_failed() {
          pv: f: skipped past read error: 1024 - 1536 (512 B)\n"
     );
     assert_eq!(st, Some(16));
-    // Without errors -E changes nothing, at the boundary sizes.
+    // Without errors -E (and -A, the other copy through memory) changes nothing, at the
+    // boundary sizes, from a file and from a pipe.
     for n in SIZES {
         let c = data(n);
         d.file("g", &c);
-        let (out, err, st) = run("$S pv -q -E g | cat", &d);
-        assert_eq!((sha(&out), err.as_str(), st), (sha(&c), "", Some(0)), "{n}");
+        for script in [
+            "$S pv -q -E g | cat",
+            "cat g | $S pv -q -E | cat",
+            "$S pv -q -A 8 g | cat",
+            "cat g | $S pv -q -A 8 -S -s 70000 | cat",
+        ] {
+            let (out, err, st) = run(script, &d);
+            assert_eq!(
+                (sha(&out), err.as_str(), st),
+                (sha(&c), "", Some(0)),
+                "{n}: {script}"
+            );
+        }
+    }
+    // -S stops the copy through memory at the size, on a page boundary and one past it.
+    for stop in [4096usize, 4097] {
+        let (out, _, st) = run(&format!("cat g | $S pv -q -A 8 -S -s {stop} | cat"), &d);
+        assert_eq!(
+            (sha(&out), st),
+            (sha(&data(65537)[..stop]), Some(0)),
+            "{stop}"
+        );
     }
 }
 
