@@ -147,7 +147,7 @@ fn escape(c: u8) -> String {
 }
 
 /// Whether the character type locale is UTF-8 (`LC_ALL`, then `LC_CTYPE`, then `LANG`).
-fn utf8_locale() -> bool {
+pub fn utf8_locale() -> bool {
     let v = ["LC_ALL", "LC_CTYPE", "LANG"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))

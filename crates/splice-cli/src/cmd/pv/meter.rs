@@ -54,6 +54,14 @@ pub struct Look {
     pub si: bool,
     /// `-g`: with no size, the bar shows the rate as a share of the highest rate seen.
     pub gauge: bool,
+    /// `-u`: how bars are drawn (pv 1.9's `--bar-style`).
+    pub bar_style: super::format::BarStyle,
+    /// Whether the locale is UTF-8 (the styled bars need it).
+    pub utf8: bool,
+    /// Whether `%{sgr}` colours are written on the terminal line.
+    pub colour: bool,
+    /// `-x`: the window title and/or process title also show the display.
+    pub extra: Option<super::extra::Extra>,
 }
 
 impl Look {
@@ -105,6 +113,8 @@ struct State {
     look: Mutex<Look>,
     /// The last bytes written, for `-A`/`%A` (kept only when the bytes pass through memory).
     last: Mutex<Vec<u8>>,
+    /// The line being written and the last complete one, for `%L`.
+    lines: Mutex<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The `--progress` meter of the other subcommands: pv's full display on stderr, drawn
@@ -148,6 +158,7 @@ impl Meter {
             lock: Mutex::new(()),
             look: Mutex::new(look),
             last: Mutex::new(Vec::new()),
+            lines: Mutex::new((Vec::new(), Vec::new())),
         });
         let s = state.clone();
         let thread = std::thread::Builder::new()
@@ -171,6 +182,23 @@ impl Meter {
         last.extend_from_slice(new);
         let excess = last.len().saturating_sub(keep);
         last.drain(..excess);
+    }
+
+    /// Follows the lines (ended by `sep`) in `written`, keeping the last complete one for
+    /// `%L` (its first 1023 bytes, as pv keeps).
+    pub fn lines(&self, written: &[u8], sep: u8) {
+        let mut g = self.state.lines.lock().unwrap_or_else(|e| e.into_inner());
+        let (next, prev) = &mut *g;
+        let mut parts = written.split(|&b| b == sep).peekable();
+        while let Some(part) = parts.next() {
+            let room = 1023usize.saturating_sub(next.len());
+            next.extend_from_slice(&part[..part.len().min(room)]);
+            if parts.peek().is_some() {
+                // A separator ended this line.
+                std::mem::swap(prev, next);
+                next.clear();
+            }
+        }
     }
 
     /// A handle another thread can change the display with (`-R`).
@@ -201,23 +229,107 @@ impl Drop for Meter {
     }
 }
 
+/// One stream's measurements between redraws: turns a running count into the [`Reading`]
+/// each redraw shows (the interval's rate, the windowed average, the indicator's moves).
+pub struct Gauge {
+    start: Instant,
+    first: Option<Instant>,
+    last_bytes: u64,
+    last_t: Instant,
+    history: std::collections::VecDeque<(Instant, u64)>,
+    /// Redraws that saw bytes move: the unknown-size indicator steps 2% on each (pv).
+    moves: u32,
+    rate_max: f64,
+    /// `-v`: every interval's rate once bytes have started to move.
+    pub rates: Vec<f64>,
+}
+
+impl Gauge {
+    /// A gauge whose clock starts now, with `bytes` already counted.
+    pub fn new(bytes: u64) -> Gauge {
+        let now = Instant::now();
+        Gauge {
+            start: now,
+            first: None,
+            last_bytes: bytes,
+            last_t: now,
+            history: Default::default(),
+            moves: 0,
+            rate_max: 0.0,
+            rates: Vec::new(),
+        }
+    }
+
+    /// The reading for `bytes` counted so far (`done`: the last one, which shows the average
+    /// rate); `None` while `look` says to show nothing yet (`-W`, `-D`, hidden).
+    pub fn read(&mut self, look: &Look, bytes: u64, done: bool) -> Option<Reading> {
+        let now = Instant::now();
+        if bytes > self.last_bytes && self.first.is_none() {
+            self.first = Some(now);
+        }
+        if look.stats && !done && self.first.is_some() && now > self.last_t {
+            self.rates.push(
+                (bytes - self.last_bytes) as f64 / now.duration_since(self.last_t).as_secs_f64(),
+            );
+        }
+        let t0 = if look.wait_first {
+            self.first
+        } else {
+            Some(self.start)
+        };
+        let delayed = now.duration_since(self.start) < look.delay;
+        let dt = now.duration_since(self.last_t).as_secs_f64().max(1e-9);
+        let moved = bytes.saturating_sub(self.last_bytes);
+        (self.last_bytes, self.last_t) = (bytes.max(self.last_bytes), now);
+        let t0 = t0.filter(|_| !delayed && !look.hidden)?;
+        let elapsed = now.duration_since(t0);
+        // The rate over the last interval while running, the average at the end (pv).
+        let rate = if done {
+            bytes as f64 / elapsed.as_secs_f64().max(1e-9)
+        } else {
+            moved as f64 / dt
+        };
+        // The average over the last `-m` window, from the samples drawn.
+        let window = look.window.unwrap_or(Duration::from_secs(30));
+        self.history.push_back((now, bytes));
+        while self.history.len() > 1 && now.duration_since(self.history[1].0) >= window {
+            self.history.pop_front();
+        }
+        let avg = match self.history.front() {
+            Some(&(t, b)) if now.duration_since(t) < elapsed && t < now => {
+                bytes.saturating_sub(b) as f64 / now.duration_since(t).as_secs_f64()
+            }
+            _ => bytes as f64 / elapsed.as_secs_f64().max(1e-9),
+        };
+        if rate > 0.0 {
+            self.moves = self.moves.wrapping_add(1);
+        }
+        if !done {
+            self.rate_max = self.rate_max.max(rate);
+        }
+        Some(Reading {
+            moves: self.moves,
+            rate_max: self.rate_max,
+            bytes,
+            elapsed,
+            rate,
+            avg,
+            done,
+            last: Vec::new(),
+            line: Vec::new(),
+        })
+    }
+}
+
 fn display(s: &State) {
-    let start = Instant::now();
     let mut look = s.look.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut cursor = if look.cursor && !look.numeric {
         super::cursor::Cursor::take()
     } else {
         None
     };
-    let mut first: Option<Instant> = None;
-    let (mut last_bytes, mut last_t) = (0u64, start);
-    let window = look.window.unwrap_or(Duration::from_secs(30));
-    let mut history: std::collections::VecDeque<(Instant, u64)> = Default::default();
+    let mut gauge = Gauge::new(0);
     let mut drawn = false;
-    // Redraws that saw bytes move: the unknown-size indicator steps 2% on each (pv).
-    let mut moves = 0u32;
-    let mut rates: Vec<f64> = Vec::new();
-    let mut rate_max = 0.0f64;
     loop {
         let done = {
             let g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -227,55 +339,12 @@ fn display(s: &State) {
             s.done.load(Ordering::SeqCst)
         };
         look = s.look.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let now = Instant::now();
         let bytes = s.bytes.load(Ordering::Relaxed);
-        if bytes > 0 && first.is_none() {
-            first = Some(now);
-        }
-        let t0 = if look.wait_first { first } else { Some(start) };
-        let delayed = now.duration_since(start) < look.delay;
-        if look.stats && !done && first.is_some() && now > last_t {
-            // -v: every interval's rate once bytes have started to move (pv's measurements).
-            rates.push((bytes - last_bytes) as f64 / now.duration_since(last_t).as_secs_f64());
-        }
-        if let Some(t0) = t0.filter(|_| !delayed && !look.hidden) {
-            let dt = now.duration_since(last_t).as_secs_f64().max(1e-9);
-            let elapsed = now.duration_since(t0);
-            // The rate over the last interval while running, the average at the end (pv).
-            let rate = if done {
-                bytes as f64 / elapsed.as_secs_f64().max(1e-9)
-            } else {
-                (bytes - last_bytes) as f64 / dt
-            };
-            // The average over the last `window` (pv's -m), from the samples drawn.
-            history.push_back((now, bytes));
-            while history.len() > 1 && now.duration_since(history[1].0) >= window {
-                history.pop_front();
-            }
-            let avg = match history.front() {
-                Some(&(t, b)) if now.duration_since(t) < elapsed && t < now => {
-                    (bytes - b) as f64 / now.duration_since(t).as_secs_f64()
-                }
-                _ => bytes as f64 / elapsed.as_secs_f64().max(1e-9),
-            };
-            let last = s.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            if rate > 0.0 {
-                moves = moves.wrapping_add(1);
-            }
-            if !done {
-                rate_max = rate_max.max(rate);
-            }
-            let now = Reading {
-                moves,
-                rate_max,
-                bytes,
-                elapsed,
-                rate,
-                avg,
-                done,
-                last,
-            };
-            let line = render(&look, &now, look.width.unwrap_or_else(width));
+        if let Some(mut now) = gauge.read(&look, bytes, done) {
+            now.last = s.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            now.line = s.lines.lock().unwrap_or_else(|e| e.into_inner()).1.clone();
+            let cols = look.width.unwrap_or_else(width);
+            let line = render(&look, &now, cols);
             let mut err = std::io::stderr().lock();
             let _ = if look.numeric {
                 writeln!(err, "{line}")
@@ -285,9 +354,11 @@ fn display(s: &State) {
             } else {
                 write!(err, "{line}\r")
             };
+            if let Some(x) = &look.extra {
+                x.show(&look, &now, cols, &mut err);
+            }
             drawn = true;
         }
-        (last_bytes, last_t) = (bytes, now);
         if done {
             if let Some(c) = cursor.take() {
                 c.finish();
@@ -295,7 +366,7 @@ fn display(s: &State) {
                 let _ = writeln!(std::io::stderr());
             }
             if look.stats {
-                let _ = std::io::stderr().write_all(stats(&rates, look.bits).as_bytes());
+                let _ = std::io::stderr().write_all(stats(&gauge.rates, look.bits).as_bytes());
             }
             return;
         }
@@ -353,38 +424,22 @@ pub struct Reading {
     pub done: bool,
     /// The last bytes written (`-A`).
     pub last: Vec<u8>,
+    /// The last complete line written (`%L`).
+    pub line: Vec<u8>,
     /// How many redraws saw bytes move (places the indicator of a bar of unknown size).
     pub moves: u32,
     /// The highest interval rate so far (`-g`).
     pub rate_max: f64,
 }
 
-/// One display line, `cols` wide at most.
+/// One display line, `cols` wide at most (`-n`: pv 1.9's numeric line, not cut).
 pub fn render(look: &Look, now: &Reading, cols: usize) -> String {
-    let bytes = now.bytes;
-    if look.numeric {
-        let scale = if look.bits && !look.lines { 8 } else { 1 };
-        // With -t, the elapsed seconds first (pv: "%.4Lf ").
-        let time = if look.timer {
-            format!("{:.4} ", now.elapsed.as_secs_f64())
-        } else {
-            String::new()
-        };
-        return match look.size {
-            Some(sz) if !look.bytes => format!("{time}{}", pct(bytes, sz)),
-            // No size: pv's percentage climbs 2 on each redraw that saw bytes move, to 100
-            // and back down, so a gauge reading it keeps moving.
-            None if !look.bytes => {
-                let p = (now.moves as u64 * 2) % 200;
-                format!("{time}{}", if p > 100 { 200 - p } else { p })
-            }
-            _ => format!("{time}{}", bytes * scale),
-        };
-    }
-    match &look.format {
-        Some(f) => super::format::render(f, look, now, cols),
-        None => super::format::render(&super::format::from_switches(look), look, now, cols),
-    }
+    let fmt = match &look.format {
+        Some(f) => f.clone(),
+        None => super::format::from_switches(look),
+    };
+    let cols = if look.numeric { usize::MAX } else { cols };
+    super::format::render(&fmt, look, now, cols, look.colour)
 }
 
 /// `{ 45%}`: how much of stdout's pipe is queued, as pv shows its buffer's fill (`-T`).
@@ -411,21 +466,6 @@ pub(super) fn amount(look: &Look, v: f64, suffix: &str) -> String {
         };
         describe(v, count, &format!("{unit}{suffix}"))
     }
-}
-
-/// The inside of a bar of unknown size, `w` columns: a `<=>` that moves 2% of the way on
-/// each redraw that saw bytes move, across and back (pv).
-pub(super) fn bar(moves: u32, w: usize) -> String {
-    let span = w.max(3) - 3;
-    let p = (moves as usize * 2) % 200;
-    let p = if p > 100 { 200 - p } else { p };
-    let pos = span * p / 100;
-    format!("{}<=>{}", " ".repeat(pos), " ".repeat(span - pos))
-}
-
-/// The percentage done; past 100 when more came than the size said (pv without `-S`).
-pub(super) fn pct(bytes: u64, size: u64) -> u64 {
-    bytes.saturating_mul(100).checked_div(size).unwrap_or(100)
 }
 
 /// `H:MM:SS`.
@@ -560,6 +600,7 @@ mod tests {
             avg: 25.0 * 1048576.0,
             done: false,
             last: Vec::new(),
+            line: Vec::new(),
             moves: 0,
             rate_max: 0.0,
         };
@@ -574,6 +615,7 @@ mod tests {
             numeric: true,
             bytes: false,
             timer: false,
+            rate: false,
             ..look
         };
         let start = Reading {
