@@ -22,6 +22,8 @@ pub struct Memory<'a> {
     pub skip_block: u64,
     /// The input's name for messages (quoted).
     pub name: &'a str,
+    /// `-O`: into a regular file, blocks of zeros become holes (seeks) instead of writes.
+    pub sparse: bool,
 }
 
 const BUF: usize = 128 << 10;
@@ -36,6 +38,56 @@ pub fn copy_through(
     limit: Option<u64>,
     tick: &mut dyn FnMut(u64),
     seen: &mut dyn FnMut(&[u8]),
+) -> Result<bool, Error> {
+    let holes = how.sparse && FdKind::of(out).is_ok_and(|k| k == FdKind::File);
+    let mut hole_at_end = false;
+    let r = copy_inner(input, out, how, limit, tick, seen, holes, &mut hole_at_end);
+    if hole_at_end {
+        // The output ends in a hole: set its size where the last seek left it.
+        let end = seek(out, SeekFrom::Current(0)).and_then(|p| rustix::fs::ftruncate(out, p));
+        if let (Ok(_), Err(e)) = (&r, end) {
+            let kind = |fd| FdKind::of(fd).unwrap_or(FdKind::Other);
+            return Err(Error::new(
+                Op::Write,
+                kind(input),
+                kind(out),
+                Side::Output,
+                0,
+                e.into(),
+            ));
+        }
+    }
+    r
+}
+
+/// Writes `data`, seeking past each 4 KiB block of zeros instead when `holes`;
+/// `hole_at_end` tells whether the last block was a seek.
+fn put(out: BorrowedFd<'_>, data: &[u8], holes: bool, hole_at_end: &mut bool) -> io::Result<()> {
+    if !holes {
+        return crate::util::write_all(out, data);
+    }
+    for block in data.chunks(4096) {
+        if block.iter().all(|&b| b == 0) {
+            seek(out, SeekFrom::Current(block.len() as i64))?;
+            *hole_at_end = true;
+        } else {
+            crate::util::write_all(out, block)?;
+            *hole_at_end = false;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn copy_inner(
+    input: BorrowedFd<'_>,
+    out: BorrowedFd<'_>,
+    how: Memory<'_>,
+    limit: Option<u64>,
+    tick: &mut dyn FnMut(u64),
+    seen: &mut dyn FnMut(&[u8]),
+    holes: bool,
+    hole_at_end: &mut bool,
 ) -> Result<bool, Error> {
     let mut buf = vec![0u8; BUF];
     let (mut counted, mut moved) = (0u64, 0u64);
@@ -116,7 +168,7 @@ pub fn copy_through(
         } else {
             found = n as u64;
         }
-        crate::util::write_all(out, &buf[..end])
+        put(out, &buf[..end], holes, hole_at_end)
             .map_err(|e| err(Op::Write, Side::Output, moved, e))?;
         moved += end as u64;
         counted += found;

@@ -204,12 +204,20 @@ pub(super) struct Transfer {
     pub skip_block: u64,
     /// `-A N` (or `%NA` in `-F`): keep the last N bytes written for the display.
     pub last_written: usize,
+    /// `%L` in `-F`: follow the lines written for the display.
+    pub track_line: bool,
+    /// `-O`: leave holes in a regular-file output where the input has blocks of zeros.
+    pub sparse: bool,
 }
 
 impl Transfer {
-    /// Whether the bytes must pass through memory (`-l`, `-0`, `-A`, `-E`).
+    /// Whether the bytes must pass through memory (`-l`, `-0`, `-A`, `%L`, `-E`, `-O`).
     fn through_memory(&self) -> bool {
-        self.line_sep.is_some() || self.skip_errors > 0 || self.last_written > 0
+        self.line_sep.is_some()
+            || self.skip_errors > 0
+            || self.last_written > 0
+            || self.track_line
+            || self.sparse
     }
 }
 
@@ -270,10 +278,14 @@ pub(super) fn copy_all(
                 skip_errors: t.skip_errors,
                 skip_block: t.skip_block,
                 name: &shown,
+                sparse: t.sparse,
             };
             let mut seen = |b: &[u8]| {
                 if let Some(m) = meter.filter(|_| t.last_written > 0) {
                     m.wrote(b, t.last_written);
+                }
+                if let Some(m) = meter.filter(|_| t.track_line) {
+                    m.lines(b, t.line_sep.unwrap_or(b'\n'));
                 }
             };
             copy_through(input, out, how, left, &mut count, &mut seen).map(|skipped| {
