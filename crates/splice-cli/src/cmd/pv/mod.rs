@@ -16,6 +16,7 @@ use super::getopt::{self, Spec};
 use crate::util::{parse_pv_size, strerror};
 
 mod cursor;
+mod extra;
 mod format;
 mod lines;
 pub mod meter;
@@ -82,6 +83,10 @@ pub(super) const SPECS: &[Spec] = &[
     spec!(Some('Z'), Some("error-skip-block"), Some(true), "Z"),
     spec!(Some('g'), Some("gauge"), None, "g"),
     spec!(Some('U'), Some("store-and-forward"), Some(true), "U"),
+    spec!(Some('u'), Some("bar-style"), Some(true), "u"),
+    spec!(Some('x'), Some("extra-display"), Some(true), "x"),
+    spec!(Some('O'), Some("sparse"), None, "O"),
+    spec!(None, Some("sparse-output"), None, "O"),
     spec!(Some('h'), Some("help"), None, "help"),
     spec!(Some('V'), Some("version"), None, "version"),
 ];
@@ -99,7 +104,8 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -r, --rate             show the rate
   -b, --bytes            show the bytes moved
   -A, --last-written N   show the last N bytes written (copies the bytes to see them)
-  -n, --numeric          print integer percentages (bytes with -b), one per line
+  -n, --numeric          print numbers, one line per update: the percentage, or with
+                         -t -b -r the seconds, the amount and the rate
   -q, --quiet            show nothing
   -v, --stats            at the end, the rates seen: min/avg/max/mdev (pv 1.9)
   -f, --force            show progress even if standard error is not a terminal
@@ -120,7 +126,7 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
                          else $COLUMNS, else 80)
   -H, --height N         (accepted; one line is drawn)
   -a, --average-rate     show the average rate since the start
-  -8, --bits             show bits instead of bytes
+  -8, --bits             show the amount (and rates) in bits
   -k, --si               decimal units (kB, MB: powers of 1000) instead of KiB, MiB
   -D, --delay-start SEC  show nothing until SEC seconds have passed
   -l, --line-mode        count lines instead of bytes (copies the bytes to count them)
@@ -133,8 +139,10 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -X, --discard          move the bytes into /dev/null instead of standard output
   -U, --store-and-forward FILE  everything into FILE first (- for a temporary file),
                          then FILE to the output, each pass with its own display
-  -d, --watchfd PID[:FD] show how far process PID has got in its file FD (default: its
-                         first regular file) instead of moving anything
+  -d, --watchfd PID[:FD] show how far process PID has got in its file FD, or (no FD) in
+                         every file it has open, a line each, instead of moving anything;
+                         =NAME for the processes pgrep NAME finds, @FILE for a list; more
+                         targets may follow as operands
   -K, --direct-io        open FILEs with O_DIRECT (where the file system allows it)
   -m, --average-rate-window SEC  the average rate and ETA over the last SEC seconds
                          (default 30)
@@ -142,7 +150,16 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
                          the kernel's pipe, not in a buffer of ours
   -F, --format FORMAT    draw FORMAT: %p bar, %t time, %e ETA, %I finish time, %r rate,
                          %a average rate, %b amount, %T pipe fill, %NA last N bytes,
-                         %N name, %% a percent sign (and pv's %{timer}-style long forms)
+                         %L last line (copies the bytes to see it), %N name, %% a percent
+                         sign; %{bar-plain|bar-block|bar-granular|bar-shaded} bars,
+                         %{sgr:red,bold,...} colours, pv's %{timer}-style long forms; a
+                         number after % fixes a bar's or %L's width; with -n, bare numbers
+  -u, --bar-style STYLE  plain, block, granular or shaded bars (the last three in a UTF-8
+                         locale)
+  -x, --extra-display SPEC  also show the display in the window title (window) and/or the
+                         process title (process), as SPEC lists them, then :FORMAT
+  -O, --sparse           leave holes in a file output where the input has zero blocks
+                         (copies the bytes to see them)
   -h, --help             show this help and exit
   -V, --version          show version information and exit
 
@@ -158,7 +175,8 @@ struct Opts {
     transfer: Transfer,
     limit: Option<u64>,
     pidfile: Option<String>,
-    watch: Option<watch::Target>,
+    /// `-d`: the processes (and descriptors) to watch instead of moving anything.
+    watch: Vec<watch::Target>,
     remote: Option<u32>,
     /// `-o FILE`, or `/dev/null` for `-X`.
     output: Option<String>,
@@ -187,6 +205,17 @@ pub fn main(args: &[OsString]) -> u8 {
     if let Some(pid) = o.remote {
         return remote::send(pid, args);
     }
+    if !o.watch.is_empty() {
+        // pv 1.9: more targets may follow as operands; nothing is transferred.
+        let mut o = o;
+        for op in &operands {
+            match watch::parse(&op.to_string_lossy()) {
+                Ok(t) => o.watch.push(t),
+                Err(msg) => return usage_error(&msg),
+            }
+        }
+        return run(o, &[]);
+    }
     if operands.is_empty() {
         operands.push("-".into());
     }
@@ -196,6 +225,7 @@ pub fn main(args: &[OsString]) -> u8 {
 fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
     let mut look = Look {
         interval: Duration::from_secs(1),
+        utf8: crate::quote::utf8_locale(),
         ..Look::default()
     };
     let mut o = Opts {
@@ -205,7 +235,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
         transfer: Transfer::default(),
         limit: None,
         pidfile: None,
-        watch: None,
+        watch: Vec::new(),
         remote: None,
         output: None,
         store: None,
@@ -224,18 +254,22 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
             "k" => look.si = true,
             "g" => look.gauge = true,
             "U" => o.store = Some(v.to_string()),
+            "u" => look.bar_style = format::BarStyle::named(v, look.utf8),
+            "x" => look.extra = Some(extra::parse(v)?),
+            "O" => o.transfer.sparse = true,
             "o" => o.output = Some(v.to_string()),
             "X" => o.output = Some("/dev/null".into()),
             "W" => look.wait_first = true,
             "C" => o.transfer.copy_only = true,
-            "8" => look.bits = true,
+            // pv 1.9: -8 is the byte counter in bits (a display switch of its own).
+            "8" => (look.bits, look.bytes, any) = (true, true, true),
             "l" => o.transfer.line_sep = Some(b'\n'),
             "0" => o.transfer.line_sep = Some(0),
             "S" => stop_at_size = true,
             "Y" => o.transfer.sync = true,
             "P" => o.pidfile = Some(v.to_string()),
             "F" => (look.format, any) = (Some(v.to_string()), true),
-            "d" => o.watch = Some(watch::parse(v)?),
+            "d" => o.watch.push(watch::parse(v)?),
             "K" => o.transfer.direct = true,
             "A" => {
                 let n: usize = v
@@ -318,8 +352,31 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
         Some(f) => format::last_written_len(f),
         None => look.last_written,
     };
+    // %L: pv shows blanks while it splices; here the bytes go through memory to show it.
+    o.transfer.track_line = look.format.as_deref().is_some_and(format::shows_line);
+    // %{sgr} colours: forced (-f) or a terminal that is not `dumb`, as pv assumes.
+    let term = std::env::var("TERM").unwrap_or_default();
+    look.colour = o.force || (!term.is_empty() && term != "dumb");
     if stop_at_size {
         o.transfer.stop_at = look.size;
+    }
+    if !o.watch.is_empty() {
+        let t = &o.transfer;
+        if t.line_sep.is_some() || stop_at_size || t.skip_errors > 0 || o.limit.is_some() {
+            return Err(
+                "cannot use line mode or transfer modifier options when watching file descriptors"
+                    .into(),
+            );
+        }
+        if look.cursor {
+            return Err("cannot use cursor positioning when watching file descriptors".into());
+        }
+        if o.remote.is_some() {
+            return Err("cannot use remote control when watching file descriptors".into());
+        }
+        if o.output.is_some() {
+            return Err("-o: cannot transfer files when watching file descriptors".into());
+        }
     }
     o.look = look;
     Ok(Some(o))
@@ -343,9 +400,9 @@ pub fn total_size(operands: &[OsString]) -> Option<u64> {
 }
 
 fn run(o: Opts, operands: &[OsString]) -> u8 {
-    if let Some(t) = o.watch {
+    if !o.watch.is_empty() {
         let show = !o.quiet && (o.force || o.look.numeric || io::stderr().is_terminal());
-        return watch::run(t, o.look, show);
+        return watch::run(&o.watch, o.look, show);
     }
     if let Some(p) = &o.pidfile {
         if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
