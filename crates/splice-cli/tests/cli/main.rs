@@ -7,6 +7,7 @@ mod faults;
 mod gen;
 mod limits;
 mod pv;
+mod pv_19;
 mod pv_more;
 mod pv_opts;
 mod quoting;
