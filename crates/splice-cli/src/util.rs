@@ -245,6 +245,20 @@ pub fn parse_pv_size(s: &str) -> Result<u64, String> {
     }
 }
 
+/// Writes `out` to stdout for the generated texts (`splice man`, `splice completions`): 0, or
+/// 1 with a message on a write error; a reader that has gone (`| head`) is not an error.
+pub fn print_all(out: &[u8]) -> u8 {
+    use std::io::Write;
+    match io::stdout().lock().write_all(out) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("splice: write error: {}", strerror(&e));
+            1
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

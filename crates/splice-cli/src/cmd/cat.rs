@@ -14,7 +14,7 @@ use super::gather::{self, Gather};
 use super::getopt::{self, Spec};
 use crate::util::{closed_at_start, strerror, Tail};
 
-const SPECS: &[Spec] = &[
+pub(crate) const SPECS: &[Spec] = &[
     Spec {
         short: Some('A'),
         long: Some("show-all"),
@@ -101,7 +101,7 @@ const SPECS: &[Spec] = &[
     },
 ];
 
-const HELP: &str = "\
+pub(crate) const HELP: &str = "\
 Usage: cat [OPTION]... [FILE]...
 Write each FILE, in order, to standard output; with no FILE or when FILE is -, read
 standard input. Without formatting options the bytes move inside the kernel (splice,

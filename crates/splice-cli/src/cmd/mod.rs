@@ -5,6 +5,7 @@ use std::ffi::OsString;
 pub mod bench;
 pub mod cat;
 mod cat_format;
+mod docs;
 mod gather;
 pub mod gen;
 pub(crate) mod getopt;
@@ -35,7 +36,9 @@ A link to this binary named after a command (e.g. `cat`, or `yes` for gen) runs 
   splice help COMMAND      the same as splice COMMAND --help
   splice --list            the names a link may have, one per line
   splice --install DIR     make those links in DIR (existing names are left alone)
-  splice --version         the version";
+  splice --version         the version
+  splice man [COMMAND]     a manual page (roff), e.g. splice man cat | man -l -
+  splice completions SHELL completions for bash, zsh or fish";
 
 /// Whether `name` is a tool this binary implements (or a link name for one).
 pub fn is_tool(name: &str) -> bool {
@@ -99,6 +102,8 @@ pub fn run(name: &str, args: &[OsString]) -> u8 {
             0
         }
         "--install" => install(args.first()),
+        "man" => docs::man(args),
+        "completions" => docs::completions(args),
         other => {
             eprintln!("splice: unknown command '{other}'\n{USAGE}");
             2

@@ -12,7 +12,7 @@ use super::getopt::{self, Spec};
 use crate::quote::quote;
 use crate::util::{closed_at_start, strerror};
 
-const SPECS: &[Spec] = &[
+pub(crate) const SPECS: &[Spec] = &[
     Spec {
         short: Some('a'),
         long: Some("append"),
@@ -57,7 +57,7 @@ const SPECS: &[Spec] = &[
     },
 ];
 
-const HELP: &str = "\
+pub(crate) const HELP: &str = "\
 Usage: tee [OPTION]... [FILE]...
 Copy standard input to each FILE, and also to standard output. The bytes move inside the
 kernel (tee(2) into pipes, splice(2) into files and sockets) and are copied only for outputs

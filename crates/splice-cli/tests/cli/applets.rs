@@ -61,3 +61,70 @@ fn install_makes_links_that_act_as_their_tools() {
     let o = sh("$S --install", d.path());
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `splice man [CMD]`: a manual page per tool, rendered by the system's man (groff) when it
+/// is installed; every option of the tool's option table is in it.
+#[test]
+fn man_pages_list_every_option() {
+    let d = Dir::new();
+    for tool in ["cat", "tee", "pv", "yes", "gen", "relay", "bench", "splice"] {
+        let o = sh(&format!("$S man {tool}"), d.path());
+        assert!(o.status.success(), "{tool}: {o:?}");
+        let page = text(&o.stdout);
+        assert!(page.contains(&format!(".TH {tool} 1")), "{tool}: {page}");
+        assert!(
+            page.contains(".SH NAME") && page.contains(".SH SYNOPSIS"),
+            "{tool}"
+        );
+    }
+    let page = text(&sh("$S man cat", d.path()).stdout);
+    for opt in [
+        "show\\-all",
+        "number\\-nonblank",
+        "squeeze\\-blank",
+        "show\\-nonprinting",
+    ] {
+        assert!(page.contains(opt), "{opt}: {page}");
+    }
+    assert!(page.contains("number all output lines"), "{page}");
+    let page = text(&sh("$S man tee", d.path()).stdout);
+    assert!(page.contains("output\\-error\\fR[=\\fI<MODE>"), "{page}");
+    if have("man", "the system's man to render splice man's page") {
+        let o = sh(
+            "$S man cat > cat.1 && MANWIDTH=80 man -l cat.1 | cat",
+            d.path(),
+        );
+        let shown = text(&o.stdout);
+        assert!(o.status.success(), "{o:?}");
+        assert!(shown.contains("-n, --number"), "{shown}");
+    }
+    let o = sh("$S man nosuch", d.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(text(&o.stderr), "splice: man: no manual for 'nosuch'\n");
+}
+
+/// `splice completions SHELL`: a bash script that bash accepts and that completes the tools
+/// and their options; zsh and fish scripts; a shell it does not know is an error.
+#[test]
+fn completions_load_in_bash() {
+    let d = Dir::new();
+    let o = sh(
+        "bash -c 'source <($S completions bash) && complete -p splice && \
+         COMP_WORDS=(splice pv --bar); COMP_CWORD=2; _splice splice --bar pv; \
+         printf \"%s\\n\" \"${COMPREPLY[@]}\"'",
+        d.path(),
+    );
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{o:?}");
+    assert!(out.contains("-F _splice splice"), "{out}");
+    assert!(out.contains("--bar-style"), "{out}");
+    for sh_name in ["zsh", "fish"] {
+        let o = sh(&format!("$S completions {sh_name}"), d.path());
+        assert!(
+            o.status.success() && o.stdout.len() > 1000,
+            "{sh_name}: {o:?}"
+        );
+    }
+    let o = sh("$S completions tcsh", d.path());
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -28,7 +28,7 @@ pub use report::Row;
     name = "splice bench",
     about = "Measure every copy path against read/write on generated data"
 )]
-pub(super) struct Args {
+pub(crate) struct Args {
     /// Bytes per run (K, M, G suffixes).
     #[arg(long, default_value = "512M", value_parser = parse_size)]
     pub(super) size: u64,

@@ -18,7 +18,7 @@ pub mod produce;
 
 use produce::{Content, How, Tuning};
 
-const SPECS: &[Spec] = &[
+pub(crate) const SPECS: &[Spec] = &[
     Spec {
         short: Some('z'),
         long: Some("zero"),
@@ -87,7 +87,7 @@ const SPECS: &[Spec] = &[
     },
 ];
 
-const HELP: &str = "\
+pub(crate) const HELP: &str = "\
 Usage: gen [OPTION]... [STRING]...
 Repeatedly output a line with all specified STRING(s), or 'y' (as yes does), or another
 generated stream, to standard output. Into a pipe the bytes are vmspliced from page

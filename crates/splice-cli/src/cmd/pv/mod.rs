@@ -40,7 +40,7 @@ macro_rules! spec {
     };
 }
 
-pub(super) const SPECS: &[Spec] = &[
+pub(crate) const SPECS: &[Spec] = &[
     spec!(Some('p'), Some("progress"), None, "p"),
     spec!(Some('t'), Some("timer"), None, "t"),
     spec!(Some('e'), Some("eta"), None, "e"),
@@ -91,7 +91,7 @@ pub(super) const SPECS: &[Spec] = &[
     spec!(Some('V'), Some("version"), None, "version"),
 ];
 
-const HELP: &str = "\
+pub(crate) const HELP: &str = "\
 Usage: pv [OPTION]... [FILE]...
 Concatenate FILEs (or standard input) to standard output, showing progress on standard error.
 The bytes move inside the kernel (splice, sendfile); the count comes from the calls' results.
@@ -139,8 +139,8 @@ The bytes move inside the kernel (splice, sendfile); the count comes from the ca
   -X, --discard          move the bytes into /dev/null instead of standard output
   -U, --store-and-forward FILE  everything into FILE first (- for a temporary file),
                          then FILE to the output, each pass with its own display
-  -d, --watchfd PID[:FD] show how far process PID has got in its file FD, or (no FD) in
-                         every file it has open, a line each, instead of moving anything;
+  -d, --watchfd PID[:FD]  show how far process PID has got in its file FD, or (no FD)
+                         in every file it has open, a line each, instead of moving anything;
                          =NAME for the processes pgrep NAME finds, @FILE for a list; more
                          targets may follow as operands
   -K, --direct-io        open FILEs with O_DIRECT (where the file system allows it)

@@ -37,7 +37,7 @@ use balance::{Balance, Pool};
                   the end of --grace) is closed with a reset (SO_LINGER 0) on the TCP sides \
                   still open, so no peer takes a cut-off stream for a complete one."
 )]
-struct Args {
+pub(crate) struct Args {
     /// Where to accept connections (PORT listens on loopback only). When a service manager
     /// passes listening sockets (systemd socket activation: LISTEN_PID is this process,
     /// LISTEN_FDS >= 1) those are used instead, and LISTEN may be `-`.
