@@ -6,7 +6,7 @@ use crate::util::*;
 fn bench_runs_every_case_and_writes_json_and_svg() {
     let d = Dir::new();
     let o = sh(
-        "$S bench --size 4M --gen-size 64M --relay-size 64M --runs 1 --dir . --json b.json --plot b.svg",
+        "$S bench --size 4M --gen-size 64M --relay-size 64M --runs 2 --dir . --json b.json --plot b.svg",
         d.path(),
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -15,7 +15,34 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // The table fits an 80-column terminal.
+    let wide: Vec<&str> = stdout.lines().filter(|l| l.chars().count() > 80).collect();
+    assert!(wide.is_empty(), "{wide:#?}");
     let json = std::fs::read_to_string(d.path().join("b.json")).unwrap();
+    // Parsed as JSON: the schema, the machine, and every run's sample in every row.
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["runs"], 2);
+    assert!(doc["machine"]["kernel"]
+        .as_str()
+        .is_some_and(|k| !k.is_empty()));
+    let results = doc["results"].as_array().unwrap();
+    for r in results {
+        let samples = r["samples"].as_array().unwrap();
+        assert_eq!(samples.len(), 2, "{r}");
+        let rates: Vec<f64> = samples
+            .iter()
+            .map(|x| x["gib_per_s"].as_f64().unwrap())
+            .collect();
+        let (lo, hi) = (rates[0].min(rates[1]), rates[0].max(rates[1]));
+        assert_eq!(r["gib_per_s"]["min"].as_f64(), Some(lo), "{r}");
+        assert_eq!(r["gib_per_s"]["max"].as_f64(), Some(hi), "{r}");
+        assert!(samples.iter().all(|x| x["bytes"].as_u64() > Some(0)), "{r}");
+    }
+    let json: String = results
+        .iter()
+        .map(|r| format!("\"case\": {}, \"method\": {}\n", r["case"], r["method"]))
+        .collect();
     for case in ["file-pipe", "file-file", "pipe-pipe", "file-tcp", "tcp-tcp"] {
         let rows = json.matches(&format!("\"case\": \"{case}\"")).count();
         assert!(rows >= 3, "{case}: {rows} rows in JSON");
@@ -90,9 +117,10 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
             "the spin rows' labels"
         );
     }
+    // A bar per row, plus the legend's three swatches.
     assert_eq!(
         svg.matches("<rect x=").count(),
-        json.matches("\"case\"").count()
+        json.matches("\"case\"").count() + 3
     );
     // The generated data file is removed afterwards.
     let left: Vec<_> = std::fs::read_dir(d.path())

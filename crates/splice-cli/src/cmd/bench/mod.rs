@@ -199,7 +199,7 @@ fn run(a: &Args) -> std::io::Result<bool> {
         PathBuf::from("/dev/null")
     };
     let _cleanup = need_data.then(|| Cleanup(data.clone()));
-    println!(
+    let title = format!(
         "splice bench: {} per run ({} for generators, {} for relays), median of {} runs, {}",
         report::human(a.size),
         report::human(a.gen_size),
@@ -207,6 +207,7 @@ fn run(a: &Args) -> std::io::Result<bool> {
         a.runs,
         report::machine()
     );
+    print!("{}", report::wrap(&title, "  "));
     report::print_header();
     let mut rows = Vec::new();
     let mut ok = true;
