@@ -273,3 +273,48 @@ fn several_targets_names_and_lists() {
         assert_eq!(err.lines().next(), Some(msg), "{args}");
     }
 }
+
+/// `-d PID` on a terminal (tmux): the rows are redrawn in place — each file's row once on the
+/// screen, not a new copy per redraw — and the shell's next output comes right below them.
+#[test]
+fn watching_a_pid_redraws_its_rows_in_place_on_a_terminal() {
+    if !have("tmux", "a terminal screen") {
+        return;
+    }
+    let d = Dir::new();
+    d.file("a", &data(2 << 20));
+    d.file("b", &data(1 << 20));
+    let sock = d.path().join("tmux.sock");
+    let tm = |args: &str| sh(&format!("tmux -S {} {args}", sock.display()), d.path());
+    tm(&format!(
+        "new-session -d -x 100 -y 20 \"cd {}; bash --norc --noprofile\"",
+        d.path().display()
+    ));
+    std::fs::write(d.path().join("reader.sh"), format!("exec {READER} 15\n")).unwrap();
+    tm(
+        "send-keys 'set +m; clear; bash reader.sh & while [ ! -e ready ]; do sleep 0.05; done; \
+        $S pv -i 0.2 -d $!; echo after' Enter",
+    );
+    let mut screen = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        screen = String::from_utf8_lossy(&tm("capture-pane -p").stdout).into_owned();
+        if screen.lines().any(|l| l == "after") {
+            break;
+        }
+    }
+    tm("kill-server");
+    let rows: Vec<&str> = screen.lines().collect();
+    let after = rows
+        .iter()
+        .position(|l| *l == "after")
+        .unwrap_or_else(|| panic!("{screen}"));
+    for name in [":a:", ":b:", ":out:"] {
+        let n = rows.iter().filter(|r| r.contains(name)).count();
+        assert_eq!(n, 1, "{name} once on the screen:\n{screen}");
+    }
+    // The rows are the lines right above "after".
+    let out_row = rows.iter().position(|r| r.contains(":out:")).unwrap();
+    assert!(out_row < after && after - out_row <= 3, "{screen}");
+    assert!(rows[after - 1].contains(':'), "{screen}");
+}
