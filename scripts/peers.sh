@@ -235,51 +235,64 @@ cat "$table"
 run conns && {
 echo
 echo "== cost per connection: N idle connections held open through each relay (RSS, descriptors)"
-# A sink that accepts and holds every connection, and a client that opens N connections
-# through the relay, sends one byte on each, waits until the sink has them all, then reports
-# the relay's RSS and descriptors from /proc before closing everything.
+# A sink process that accepts and holds every connection, and a client process that opens N
+# connections through the relay, sends each its own 8-byte number, waits until the sink has
+# read every number exactly once (every connection's bytes checked), then reports the relay's
+# RSS and descriptors from /proc before closing everything. Two processes, so that each holds
+# N descriptors under RLIMIT_NOFILE's hard limit.
 conns=$(mktemp --suffix=.py)
 cat > "$conns" <<'PY'
-import os, resource, socket, sys, threading, time
+import os, resource, socket, sys, time
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-sink_port, relay_port, pid, n = map(int, sys.argv[1:5])
-held, got = [], [0]
-def sink():
+role, sink_port, relay_port, pid, n = sys.argv[1], *map(int, sys.argv[2:6])
+if role == "sink":
     l = socket.create_server(("127.0.0.1", sink_port), backlog=4096)
-    while True:
-        c, _ = l.accept(); c.recv(1); held.append(c); got[0] += 1
-threading.Thread(target=sink, daemon=True).start(); time.sleep(0.3)
+    held, seen = [], set()
+    while len(held) < n:
+        c, _ = l.accept()
+        b = b""
+        while len(b) < 8:
+            k = c.recv(8 - len(b))
+            if not k: break
+            b += k
+        seen.add(int.from_bytes(b, "big")); held.append(c)
+    ok = seen == set(range(n))
+    open(sys.argv[6], "w").write("ok" if ok else "missing %d" % (n - len(seen)))
+    time.sleep(3600)
 def rss():
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS"): return int(line.split()[1])
 fds0, rss0 = len(os.listdir(f"/proc/{pid}/fd")), rss()
 clients = []
 for i in range(n):
-    s = socket.create_connection(("127.0.0.1", relay_port)); s.sendall(b"x"); clients.append(s)
+    s = socket.create_connection(("127.0.0.1", relay_port)); s.sendall(i.to_bytes(8, "big")); clients.append(s)
 t = time.time()
-while got[0] < n and time.time() - t < 60: time.sleep(0.05)
+while not os.path.exists(sys.argv[6]) and time.time() - t < 120: time.sleep(0.05)
 time.sleep(0.5)
 fds, r = len(os.listdir(f"/proc/{pid}/fd")), rss()
+verdict = open(sys.argv[6]).read() if os.path.exists(sys.argv[6]) else "sink timed out"
 print(f"{n:6d} connections: RSS {r} KiB (+{(r - rss0) / n:.1f} KiB each), "
-      f"{fds} descriptors (+{(fds - fds0) / n:.2f} each), {got[0]} arrived")
+      f"{fds} descriptors (+{(fds - fds0) / n:.2f} each), every connection's bytes: {verdict}")
 PY
 hacfg=$(mktemp)
-# 7,000 at most: the client holds two descriptors per connection (client and sink ends),
-# HAProxy reserves 2.5 per connection (maxconn 7,900), and RLIMIT_NOFILE's hard limit may
-# be 20,000 (it is here, and cannot be raised).
-for n in 100 1000 7000; do
+# The relay holds two descriptors per connection and RLIMIT_NOFILE's hard limit is 20,000 here
+# (raising it needs CAP_SYS_RESOURCE, which this machine's root lacks): 9,900 is the most it
+# can hold. HAProxy reserves about 2.5 per connection (maxconn 7,900), so it stops at 7,000.
+for n in 100 1000 7000 9900; do
   for relay in splice haproxy; do
-    sp=$((27200 + RANDOM % 500)); rp=$((sp + 1000))
+    [ $relay = haproxy ] && [ $n -gt 7000 ] && continue
+    sp=$((27200 + RANDOM % 500)); rp=$((sp + 1000)); flag=$(mktemp -u)
     if [ $relay = splice ]; then
       (ulimit -n "$(ulimit -Hn)"; exec $S relay 127.0.0.1:$rp 127.0.0.1:$sp) & pid=$!
     else
       printf 'global\n    maxconn 7900\n    tune.pipesize 1048576\ndefaults\n    mode tcp\n    timeout connect 10s\n    timeout client 1m\n    timeout server 1m\n    option splice-auto\nfrontend f\n    bind 127.0.0.1:%s\n    default_backend b\nbackend b\n    server s 127.0.0.1:%s\n' $rp $sp > "$hacfg"
       (ulimit -n "$(ulimit -Hn)"; exec haproxy -db -q -f "$hacfg") & pid=$!
     fi
+    (ulimit -n "$(ulimit -Hn)"; exec python3 "$conns" sink $sp $rp $pid $n "$flag") & sink=$!
     sleep 0.5
-    printf '%-8s ' "$relay"; (ulimit -n "$(ulimit -Hn)"; python3 "$conns" $sp $rp $pid $n)
-    kill $pid; wait $pid 2>/dev/null || true
+    printf '%-8s ' "$relay"; (ulimit -n "$(ulimit -Hn)"; python3 "$conns" client $sp $rp $pid $n "$flag")
+    kill $pid $sink; wait $pid $sink 2>/dev/null || true; rm -f "$flag"
   done
 done
 rm -f "$conns" "$hacfg"
