@@ -218,16 +218,22 @@ pub fn size_arg(what: &str, s: &str) -> Result<u64, String> {
 /// Parses a size as pv does for `-s`, `-L` and `-B`: a number, possibly with a fraction, and
 /// an optional binary suffix `K`, `M`, `G` or `T` (`1.5M`); a trailing `B`/`iB` is taken.
 pub fn parse_pv_size(s: &str) -> Result<u64, String> {
+    parse_pv_size_in(s, 1024)
+}
+
+/// [`parse_pv_size`] with suffixes in powers of `base`: 1000 after pv's `-k` (`--si`), which
+/// changes the options that follow it.
+pub fn parse_pv_size_in(s: &str, base: u64) -> Result<u64, String> {
     let t = s.trim();
     let t = t
         .strip_suffix("iB")
         .or_else(|| t.strip_suffix('B'))
         .unwrap_or(t);
     let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M') => (&t[..t.len() - 1], 1 << 20),
-        Some('G') => (&t[..t.len() - 1], 1 << 30),
-        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        Some('K') => (&t[..t.len() - 1], base),
+        Some('M') => (&t[..t.len() - 1], base.pow(2)),
+        Some('G') => (&t[..t.len() - 1], base.pow(3)),
+        Some('T') => (&t[..t.len() - 1], base.pow(4)),
         _ => (t, 1),
     };
     let bad = || format!("invalid size '{s}'");

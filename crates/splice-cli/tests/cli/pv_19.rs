@@ -59,6 +59,28 @@ fn bar_styles_draw_pvs_cells_in_utf8_and_plain_elsewhere() {
     assert!(last_drawn(&err).contains("\u{25c0}\u{25b6}"), "{err:?}");
 }
 
+/// `-s @FILE` (pv 1.8): the size of FILE; a file that cannot be stat'd is pv's message. `-k`
+/// changes the sizes given after it.
+#[test]
+fn size_from_a_file() {
+    let d = Dir::new();
+    d.file("f", &data(4000));
+    let (_, err, st) = run("head -c 1000 f | $S pv -n -s @f", &d);
+    assert_eq!(st, Some(0));
+    assert_eq!(err.lines().last(), Some("25"));
+    // -k makes the sizes after it decimal (pv's --si): 500 of 1 kB is 50%, of 1 KiB 49%.
+    let (_, err, _) = run("head -c 500 f | $S pv -n -k -s 1K", &d);
+    assert_eq!(err.lines().last(), Some("50"));
+    let (_, err, _) = run("head -c 500 f | $S pv -n -s 1K -k", &d);
+    assert_eq!(err.lines().last(), Some("49"));
+    let (_, err, st) = run("$S pv -s @nosuch f", &d);
+    assert_eq!(st, Some(64));
+    assert_eq!(
+        err.lines().next(),
+        Some("pv: failed to stat file nosuch: No such file or directory")
+    );
+}
+
 #[test]
 fn previous_line_shows_the_last_complete_line() {
     let d = Dir::new();

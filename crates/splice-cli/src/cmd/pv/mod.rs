@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use splicekit::{FdInfo, FdKind};
 
 use super::getopt::{self, Spec};
-use crate::util::{parse_pv_size, strerror};
+use crate::util::{parse_pv_size_in, strerror};
 
 mod cursor;
 mod extra;
@@ -244,6 +244,9 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
     let mut any = false;
     for f in found {
         let v = f.value.as_deref().unwrap_or_default();
+        // -k changes how the sizes after it read (K = 1000), as pv's --si does.
+        let base = if look.si { 1000 } else { 1024 };
+        let parse_pv_size = |v: &str| parse_pv_size_in(v, base);
         match f.key {
             k if look.switch_on(k) => any = true,
             "n" => look.numeric = true,
@@ -308,7 +311,7 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
                     .ok_or_else(|| format!("invalid delay '{v}'"))?;
                 look.delay = Duration::from_secs_f64(s);
             }
-            "s" => look.size = Some(parse_pv_size(v)?),
+            "s" => look.size = Some(size_arg(v, look.si)?),
             "L" => {
                 let r = parse_pv_size(v)?;
                 if r == 0 {
@@ -380,6 +383,21 @@ fn options(found: &[getopt::Found]) -> Result<Option<Opts>, String> {
     }
     o.look = look;
     Ok(Some(o))
+}
+
+/// `-s SIZE`, or pv 1.8's `-s @FILE`: the size of FILE (a regular file or block device).
+fn size_arg(v: &str, si: bool) -> Result<u64, String> {
+    let Some(path) = v.strip_prefix('@') else {
+        return parse_pv_size_in(v, if si { 1000 } else { 1024 });
+    };
+    let failed = |e: &io::Error| format!("failed to stat file {path}: {}", strerror(e));
+    let m = std::fs::metadata(path).map_err(|e| failed(&e))?;
+    use std::os::unix::fs::FileTypeExt;
+    if m.file_type().is_block_device() {
+        let mut f = File::open(path).map_err(|e| failed(&e))?;
+        return io::Seek::seek(&mut f, io::SeekFrom::End(0)).map_err(|e| failed(&e));
+    }
+    Ok(m.len())
 }
 
 /// The total size of the inputs when every one is a regular file (or a block device).
