@@ -340,3 +340,27 @@ fn watching_a_pid_redraws_its_rows_in_place_on_a_terminal() {
     assert!(out_row < after && after - out_row <= 3, "{screen}");
     assert!(rows[after - 1].contains(':'), "{screen}");
 }
+
+/// `-R PID -u STYLE`: a running `splice pv` changes its bar style (and `-x` its titles).
+#[test]
+fn remote_changes_the_bar_style() {
+    let d = Dir::new();
+    d.file("f", &data(300_000));
+    let (_, err, st) = run(
+        "LANG=C.UTF-8 $S pv -f -p -w 30 -i 0.1 -L 200K f >/dev/null 2>err & p=$!; sleep 0.4; \
+         $S pv -R $p -u block -x window; wait $p; cat err >&2",
+        &d,
+    );
+    assert_eq!(st, Some(0), "{err}");
+    let rows: Vec<&str> = err.split('\r').filter(|r| r.contains('%')).collect();
+    assert!(rows.first().is_some_and(|r| r.contains('>')), "{rows:?}");
+    assert!(
+        rows.last()
+            .is_some_and(|r| r.contains('\u{2588}') && !r.contains('=')),
+        "{rows:?}"
+    );
+    assert!(
+        err.contains("\x1b]2;"),
+        "the window title after -R -x: {err:?}"
+    );
+}

@@ -144,6 +144,8 @@ fn change(look: &mut Look, found: &[Found]) {
             "s" => look.size = parse_pv_size(v).ok(),
             "N" => look.name = Some(v.to_string()),
             "F" => look.format = Some(v.to_string()),
+            "u" => look.bar_style = super::format::BarStyle::named(v, look.utf8),
+            "x" => look.extra = super::extra::parse(v).ok().or(look.extra.take()),
             "w" => look.width = v.parse().ok().filter(|&w| w > 0),
             "i" => {
                 if let Some(s) = v.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0) {
