@@ -5,15 +5,6 @@ use std::time::Instant;
 
 use crate::util::*;
 
-fn run(script: &str, d: &Dir) -> (Vec<u8>, String, Option<i32>) {
-    let o = sh(script, d.path());
-    (
-        o.stdout,
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-        o.status.code(),
-    )
-}
-
 #[test]
 fn output_is_byte_exact_for_files_pipes_and_several_inputs() {
     let d = Dir::new();
@@ -184,14 +175,6 @@ fn a_terminal_shows_bar_rate_and_final_total() {
     );
 }
 
-/// The last progress line drawn on stderr.
-fn last_line(err: &str) -> String {
-    err.split(['\r', '\n'])
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn progress_flags_draw_the_bar_and_leave_stdout_alone() {
     let d = Dir::new();
@@ -211,7 +194,7 @@ fn progress_flags_draw_the_bar_and_leave_stdout_alone() {
         let (out, err, st) = run(script, &d);
         assert_eq!(st, Some(0), "{script}: {err}");
         assert_eq!(sha(&out), want, "{script}");
-        let line = last_line(&err);
+        let line = last_drawn(&err);
         assert!(
             line.starts_with(total) && line.contains("100%"),
             "{script}: {line}"
@@ -226,7 +209,7 @@ fn progress_flags_draw_the_bar_and_leave_stdout_alone() {
         &d,
     );
     assert_eq!(st, Some(0), "{err}");
-    let line = last_line(&err);
+    let line = last_drawn(&err);
     assert!(
         line.starts_with("24.0MiB") && line.contains("100%"),
         "{line}"

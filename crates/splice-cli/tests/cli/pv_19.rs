@@ -6,24 +6,6 @@
 
 use crate::util::*;
 
-/// (stdout, stderr, status) of `script` run in `d`.
-fn run(script: &str, d: &Dir) -> (Vec<u8>, String, Option<i32>) {
-    let o = sh(script, d.path());
-    (
-        o.stdout,
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-        o.status.code(),
-    )
-}
-
-/// The last line a run drew (split at `\r` and `\n`).
-fn last_drawn(err: &str) -> String {
-    err.split(['\r', '\n'])
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn bar_styles_draw_pvs_cells_in_utf8_and_plain_elsewhere() {
     let d = Dir::new();
@@ -191,6 +173,20 @@ fn sparse_output_leaves_holes_and_keeps_every_byte() {
     // Into a pipe nothing changes.
     let (out, _, _) = run("$S pv -q -O f | cat", &d);
     assert_eq!(sha(&out), sha(&content));
+    // Appending: the zeros still count (the file's end moves past them).
+    let (_, err, st) = run("printf head > app; $S pv -q -O f >> app", &d);
+    assert_eq!(st, Some(0), "{err}");
+    let got = std::fs::read(d.path().join("app")).unwrap();
+    assert_eq!(sha(&got), sha(&[b"head".as_slice(), &content].concat()));
+    // Over a file that already holds bytes (`1<>`, no truncation): where zeros land on old
+    // bytes they are written, so the file holds the input, then the old tail.
+    d.file("old", &vec![0xffu8; 6 << 20]);
+    let (_, err, st) = run("$S pv -q -O f 1<> old", &d);
+    assert_eq!(st, Some(0), "{err}");
+    let got = std::fs::read(d.path().join("old")).unwrap();
+    assert_eq!(got.len(), 6 << 20);
+    assert_eq!(sha(&got[..content.len()]), sha(&content));
+    assert!(got[content.len()..].iter().all(|&b| b == 0xff));
 }
 
 /// A process that opens `a` and `b` for reading and `out` for writing, reads and writes in
@@ -306,26 +302,15 @@ fn watching_a_pid_redraws_its_rows_in_place_on_a_terminal() {
     let d = Dir::new();
     d.file("a", &data(2 << 20));
     d.file("b", &data(1 << 20));
-    let sock = d.path().join("tmux.sock");
-    let tm = |args: &str| sh(&format!("tmux -S {} {args}", sock.display()), d.path());
-    tm(&format!(
-        "new-session -d -x 100 -y 20 \"cd {}; bash --norc --noprofile\"",
-        d.path().display()
-    ));
     std::fs::write(d.path().join("reader.sh"), format!("exec {READER} 15\n")).unwrap();
-    tm(
-        "send-keys 'set +m; clear; bash reader.sh & while [ ! -e ready ]; do sleep 0.05; done; \
-        $S pv -i 0.2 -d $!; echo after' Enter",
+    let screen = tmux_screen(
+        &d,
+        100,
+        20,
+        "set +m; clear; bash reader.sh & while [ ! -e ready ]; do sleep 0.05; done; \
+         $S pv -i 0.2 -d $!; echo after",
+        "after",
     );
-    let mut screen = String::new();
-    for _ in 0..100 {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        screen = String::from_utf8_lossy(&tm("capture-pane -p").stdout).into_owned();
-        if screen.lines().any(|l| l == "after") {
-            break;
-        }
-    }
-    tm("kill-server");
     let rows: Vec<&str> = screen.lines().collect();
     let after = rows
         .iter()

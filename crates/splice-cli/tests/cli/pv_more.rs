@@ -5,24 +5,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-/// (stdout, stderr, status) of `script` run in `d`.
-fn run(script: &str, d: &Dir) -> (Vec<u8>, String, Option<i32>) {
-    let o = sh(script, d.path());
-    (
-        o.stdout,
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-        o.status.code(),
-    )
-}
-
-/// The display lines a run drew (split at `\r` and `\n`, blank ones left out).
-fn drawn(err: &str) -> Vec<String> {
-    err.split(['\r', '\n'])
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// `-E`: a read error is skipped past, zeros written in its place, pv's messages and exit
 /// status 16. Read errors are injected with strace on the file's own reads.
 #[test]
@@ -260,25 +242,14 @@ fn cursor_gives_each_meter_of_a_pipeline_its_own_row() {
     }
     let d = Dir::new();
     d.file("z", &[0u8; 3000]);
-    let sock = d.path().join("tmux.sock");
-    let tm = |args: &str| sh(&format!("tmux -S {} {args}", sock.display()), d.path());
-    tm(&format!(
-        "new-session -d -x 100 -y 12 \"cd {}; bash --norc --noprofile\"",
-        d.path().display()
-    ));
-    tm(
-        "send-keys '$S pv -c -N one -L 2000 -i 0.2 z | $S pv -c -N two -i 0.2 | \
-        $S pv -c -N three -i 0.2 > /dev/null; echo after' Enter",
+    let screen = tmux_screen(
+        &d,
+        100,
+        12,
+        "$S pv -c -N one -L 2000 -i 0.2 z | $S pv -c -N two -i 0.2 | \
+         $S pv -c -N three -i 0.2 > /dev/null; echo after",
+        "after",
     );
-    let mut screen = String::new();
-    for _ in 0..100 {
-        std::thread::sleep(Duration::from_millis(100));
-        screen = String::from_utf8_lossy(&tm("capture-pane -p").stdout).into_owned();
-        if screen.lines().any(|l| l == "after") {
-            break;
-        }
-    }
-    tm("kill-server");
     let rows: Vec<&str> = screen.lines().collect();
     // The typed command may wrap; the meters' rows come right below it, "after" below them.
     let after = rows

@@ -138,3 +138,49 @@ pub fn skip(reason: impl std::fmt::Display) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skipped: {reason}");
 }
+
+/// Types `keys` (a command line) into bash in a `cols`×`rows` tmux terminal working in `d`,
+/// waits up to 10 s for a screen line equal to `until`, stops the tmux server and returns
+/// the screen as it was then.
+pub fn tmux_screen(d: &Dir, cols: u32, rows: u32, keys: &str, until: &str) -> String {
+    let sock = d.path().join("tmux.sock");
+    let tm = |args: &str| sh(&format!("tmux -S {} {args}", sock.display()), d.path());
+    tm(&format!(
+        "new-session -d -x {cols} -y {rows} \"cd {}; bash --norc --noprofile\"",
+        d.path().display()
+    ));
+    tm(&format!("send-keys '{keys}' Enter"));
+    let mut screen = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        screen = String::from_utf8_lossy(&tm("capture-pane -p").stdout).into_owned();
+        if screen.lines().any(|l| l == until) {
+            break;
+        }
+    }
+    tm("kill-server");
+    screen
+}
+
+/// (stdout, stderr, status) of `script` run in `d`.
+pub fn run(script: &str, d: &Dir) -> (Vec<u8>, String, Option<i32>) {
+    let o = sh(script, d.path());
+    (
+        o.stdout,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        o.status.code(),
+    )
+}
+
+/// The display lines a meter drew (split at `\r` and `\n`, blank ones left out).
+pub fn drawn(err: &str) -> Vec<String> {
+    err.split(['\r', '\n'])
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The last display line a meter drew.
+pub fn last_drawn(err: &str) -> String {
+    drawn(err).pop().unwrap_or_default()
+}

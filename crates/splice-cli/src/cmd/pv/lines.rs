@@ -28,6 +28,68 @@ pub struct Memory<'a> {
 
 const BUF: usize = 128 << 10;
 
+/// `-O` into a regular file: where the output is being extended, runs of 4 KiB blocks of
+/// zeros become holes (the file's size set past them) instead of writes. Zeros that would
+/// land on bytes the file already holds are written, so the file ends up holding exactly the
+/// input; with `O_APPEND` each run extends the file's end.
+struct Holes {
+    /// Where the next byte goes, and the file's size.
+    pos: u64,
+    size: u64,
+    append: bool,
+}
+
+impl Holes {
+    /// The hole state for `out`: `None` unless it is a regular file.
+    fn of(out: BorrowedFd<'_>) -> Option<Holes> {
+        let info = splicekit::FdInfo::of(out).ok()?;
+        if info.kind != FdKind::File {
+            return None;
+        }
+        let pos = if info.append {
+            info.size
+        } else {
+            seek(out, SeekFrom::Current(0)).ok()?
+        };
+        Some(Holes {
+            pos,
+            size: info.size,
+            append: info.append,
+        })
+    }
+}
+
+/// Writes `data` to `out`, through `holes` when set.
+fn put(out: BorrowedFd<'_>, data: &[u8], holes: &mut Option<Holes>) -> io::Result<()> {
+    let Some(h) = holes else {
+        return crate::util::write_all(out, data);
+    };
+    let block = |b: &[u8]| b.len().min(4096);
+    let zero = |b: &[u8]| b[..block(b)].iter().all(|&x| x == 0);
+    let mut rest = data;
+    while !rest.is_empty() {
+        // The run of blocks of one kind (zeros or not) at the front of `rest`.
+        let first = zero(rest);
+        let mut n = 0;
+        while n < rest.len() && zero(&rest[n..]) == first {
+            n += block(&rest[n..]);
+        }
+        let end = h.pos + n as u64;
+        if first && h.pos >= h.size {
+            rustix::fs::ftruncate(out, end)?;
+            if !h.append {
+                seek(out, SeekFrom::Start(end))?;
+            }
+        } else {
+            crate::util::write_all(out, &rest[..n])?;
+        }
+        h.pos = end;
+        h.size = h.size.max(end);
+        rest = &rest[n..];
+    }
+    Ok(())
+}
+
 /// Moves `input` to `out` by read/write, telling `tick` the records (`sep`) or bytes each
 /// write completed and `seen` the bytes written; with `limit`, stops after that many records
 /// or bytes (pv's `-S`). `Ok(true)` when read errors were skipped (pv then exits with 16).
@@ -39,56 +101,7 @@ pub fn copy_through(
     tick: &mut dyn FnMut(u64),
     seen: &mut dyn FnMut(&[u8]),
 ) -> Result<bool, Error> {
-    let holes = how.sparse && FdKind::of(out).is_ok_and(|k| k == FdKind::File);
-    let mut hole_at_end = false;
-    let r = copy_inner(input, out, how, limit, tick, seen, holes, &mut hole_at_end);
-    if hole_at_end {
-        // The output ends in a hole: set its size where the last seek left it.
-        let end = seek(out, SeekFrom::Current(0)).and_then(|p| rustix::fs::ftruncate(out, p));
-        if let (Ok(_), Err(e)) = (&r, end) {
-            let kind = |fd| FdKind::of(fd).unwrap_or(FdKind::Other);
-            return Err(Error::new(
-                Op::Write,
-                kind(input),
-                kind(out),
-                Side::Output,
-                0,
-                e.into(),
-            ));
-        }
-    }
-    r
-}
-
-/// Writes `data`, seeking past each 4 KiB block of zeros instead when `holes`;
-/// `hole_at_end` tells whether the last block was a seek.
-fn put(out: BorrowedFd<'_>, data: &[u8], holes: bool, hole_at_end: &mut bool) -> io::Result<()> {
-    if !holes {
-        return crate::util::write_all(out, data);
-    }
-    for block in data.chunks(4096) {
-        if block.iter().all(|&b| b == 0) {
-            seek(out, SeekFrom::Current(block.len() as i64))?;
-            *hole_at_end = true;
-        } else {
-            crate::util::write_all(out, block)?;
-            *hole_at_end = false;
-        }
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn copy_inner(
-    input: BorrowedFd<'_>,
-    out: BorrowedFd<'_>,
-    how: Memory<'_>,
-    limit: Option<u64>,
-    tick: &mut dyn FnMut(u64),
-    seen: &mut dyn FnMut(&[u8]),
-    holes: bool,
-    hole_at_end: &mut bool,
-) -> Result<bool, Error> {
+    let mut holes = if how.sparse { Holes::of(out) } else { None };
     let mut buf = vec![0u8; BUF];
     let (mut counted, mut moved) = (0u64, 0u64);
     let kind = |fd| FdKind::of(fd).unwrap_or(FdKind::Other);
@@ -168,8 +181,7 @@ fn copy_inner(
         } else {
             found = n as u64;
         }
-        put(out, &buf[..end], holes, hole_at_end)
-            .map_err(|e| err(Op::Write, Side::Output, moved, e))?;
+        put(out, &buf[..end], &mut holes).map_err(|e| err(Op::Write, Side::Output, moved, e))?;
         moved += end as u64;
         counted += found;
         seen(&buf[..end]);
