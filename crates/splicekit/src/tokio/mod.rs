@@ -113,9 +113,9 @@
 //!   pipe comes from a pool and goes back when empty.
 //! * **Errors and cancellation.** On error, and when the future is dropped before it
 //!   finishes, the bytes already taken from `reader` but not yet written (in the pipe) are
-//!   lost, as with tokio's buffer; the pipe is then closed rather than pooled, and `writer` is
-//!   not shut down. The error is an `io::Error` of the kernel's kind carrying a
-//!   [`crate::Error`] (operation, side, bytes delivered); [`copy_with`] returns that
+//!   lost, as with tokio's buffer; a pipe that still holds bytes is closed rather than pooled,
+//!   and `writer` is not shut down. [`copy`]'s error is an `io::Error` converted from a
+//!   [`crate::Error`] (operation, side, bytes delivered); [`copy_with`] returns the
 //!   [`crate::Error`] itself.
 //! * **Types.** Only the socket types above, not any `AsyncRead`/`AsyncWrite`.
 //! * **Scheduling.** A direction makes up to 32 steps in a row, then yields to the executor;
@@ -411,8 +411,8 @@ impl From<RelayError> for io::Error {
 /// ```
 ///
 /// # Errors
-/// As [`copy_with`], turned into an `io::Error` of the same kind that carries the
-/// [`Error`]. The bytes already taken from `reader` but not yet written are lost.
+/// As [`copy_with`], converted into an `io::Error` (`From<Error> for io::Error`). The bytes
+/// already taken from `reader` but not yet written are lost.
 pub async fn copy<R, W>(reader: &mut R, writer: &mut W) -> io::Result<u64>
 where
     R: SpliceRead + ?Sized,
@@ -453,8 +453,8 @@ where
 /// done. The first error ends both directions (bytes in flight are dropped).
 ///
 /// # Errors
-/// As [`relay`], turned into an `io::Error` of the same kind that carries the [`Error`]
-/// (which socket failed is lost; [`relay`] keeps it).
+/// As [`relay`], converted into an `io::Error` (`From<RelayError> for io::Error`; which
+/// socket failed is not kept, [`relay`] keeps it).
 pub async fn copy_bidirectional<A, B>(a: &mut A, b: &mut B) -> io::Result<(u64, u64)>
 where
     A: SpliceStream + ?Sized,
