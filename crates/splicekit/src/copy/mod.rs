@@ -119,8 +119,10 @@ pub enum FilePages {
     Share,
 }
 
-/// How [`copy_with`] moves bytes. Build it with struct update syntax from
-/// [`CopyOptions::default`] or [`CopyOptions::zero_copy`].
+/// How [`copy_with`] moves bytes.
+///
+/// Build it with struct update syntax from [`CopyOptions::default`] or
+/// [`CopyOptions::zero_copy`]:
 ///
 /// ```
 /// use std::io::Write;
