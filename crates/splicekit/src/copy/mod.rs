@@ -28,6 +28,27 @@ pub(crate) use settle::check_op;
 pub use settle::{check_holds, settle, TRUNCATED};
 
 /// A way of moving bytes, as chosen by the engine and reported in [`CopyReport::strategy`].
+///
+/// [`CopyOptions::strategies`] replaces the engine's plan with a list of its own; a strategy
+/// the kernel refuses before its first byte hands over to the next:
+///
+/// ```
+/// use std::io::Write;
+/// use splicekit::{CopyOptions, Strategy};
+/// let mut src = tempfile::tempfile()?;
+/// src.write_all(b"sendfile, or read and write")?;
+/// std::io::Seek::rewind(&mut src)?;
+/// let dst = tempfile::tempfile()?;
+/// let opts = CopyOptions {
+///     strategies: Some(vec![Strategy::Sendfile, Strategy::ReadWrite]),
+///     ..CopyOptions::default()
+/// };
+/// let report = splicekit::copy_with(&src, &dst, &opts)?;
+/// assert_eq!(report.bytes, 27);
+/// assert!(matches!(report.strategy, Strategy::Sendfile | Strategy::ReadWrite));
+/// println!("{} after {} fallbacks", report.strategy, report.fallbacks);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Strategy {
     /// `copy_file_range(2)` between two files on one filesystem (may reflink).

@@ -18,6 +18,14 @@ use rustix::mm::{Advice, MapFlags, ProtFlags};
 use super::errno;
 
 /// The size of the pages behind a [`PageBuf`].
+///
+/// ```
+/// use splicekit::{PageBuf, PageSize};
+/// assert_eq!(PageSize::Huge.bytes(), 2 << 20);
+/// let b = PageBuf::new(1, PageSize::Huge)?; // one whole huge page, 2 MiB-aligned
+/// assert_eq!((b.capacity(), b.as_ptr() as usize % (2 << 20)), (2 << 20, 0));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum PageSize {
     /// Base pages of 4 KiB.

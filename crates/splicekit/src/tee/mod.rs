@@ -68,7 +68,8 @@ impl fmt::Display for OutputPath {
     }
 }
 
-/// What to do when an output fails.
+/// What to do when an output fails: the answer of [`FanOut::run_with`]'s callback (see the
+/// [`FanOut`] example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Stop writing to that output; the others go on.
