@@ -75,6 +75,20 @@ pub enum Side {
 ///
 /// `Display` reads like `splice(pipe -> TCP socket) failed after 131072 bytes: Broken pipe (os
 /// error 32)`. Every byte counted in [`Error::bytes_moved`] reached the sink.
+///
+/// ```
+/// use splicekit::{FdKind, Pipe, Side};
+/// let (r, w) = Pipe::new()?.into_ends();
+/// drop(r); // nobody will read
+/// let src = std::fs::File::open("/dev/zero")?;
+/// let opts = splicekit::CopyOptions { len: Some(10), ..Default::default() };
+/// let e = splicekit::copy_with(&src, &w, &opts).unwrap_err();
+/// assert!(e.is_broken_pipe());
+/// assert_eq!((e.sink_kind(), e.side(), e.bytes_moved()), (FdKind::Pipe, Side::Output, 0));
+/// assert_eq!(e.raw_os_error(), Some(32)); // EPIPE
+/// println!("{e}"); // write(character device -> pipe) failed after 0 bytes: Broken pipe …
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Error {
     op: Op,

@@ -56,6 +56,19 @@ pub enum FdKind {
 
 impl FdKind {
     /// Classifies `fd` with `fstat`, and for sockets `SO_DOMAIN`/`SO_TYPE`.
+    ///
+    /// ```
+    /// use splicekit::{FdKind, Pipe, SocketKind};
+    /// let (r, _w) = Pipe::new()?.into_ends();
+    /// assert_eq!(FdKind::of(&r)?, FdKind::Pipe);
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// assert_eq!(FdKind::of(&a)?, FdKind::Socket(SocketKind::UnixStream));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `fstat(2)`'s error: `EBADF` for a closed descriptor. A socket whose domain or type
+    /// cannot be read is [`SocketKind::Other`], not an error.
     pub fn of<F: AsFd>(fd: F) -> io::Result<Self> {
         Ok(FdInfo::of(fd)?.kind)
     }
@@ -117,7 +130,8 @@ impl FdInfo {
     /// Reads the kind and flags of `fd`.
     ///
     /// # Errors
-    /// `fstat`'s error (`EBADF` for a closed descriptor).
+    /// `fstat(2)`'s error (`EBADF` for a closed descriptor). A descriptor whose status flags
+    /// cannot be read (`O_PATH`) has them all `false`, not an error.
     pub fn of<F: AsFd>(fd: F) -> io::Result<Self> {
         info(fd.as_fd(), true)
     }

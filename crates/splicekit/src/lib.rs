@@ -42,6 +42,7 @@
 //! Where the docs say `kernel-facts F13` (or another tag), the kernel behaviour they rely on
 //! is written up, with how it was observed, in `docs/kernel-facts.md` of the repository.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod copy;
 mod error;
@@ -51,6 +52,7 @@ mod ready;
 pub mod sys;
 pub mod tee;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 pub mod vmsplice;
 

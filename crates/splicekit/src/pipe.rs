@@ -7,8 +7,9 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::sys::{self, PipeFlags};
 
-/// The capacity the engine asks for its broker pipes: 1 MiB, the unprivileged default
-/// `pipe-max-size` (kernel-facts F27; rust #155859 and uutils use the same).
+/// The capacity the engine asks for its broker pipes: 1 MiB, the default
+/// `/proc/sys/fs/pipe-max-size`, the most an unprivileged process may ask for (kernel-facts
+/// F27).
 pub const DEFAULT_PIPE_SIZE: usize = 1 << 20;
 
 /// Grows a pipe someone else made (a caller's stdin or stdout) to `size` bytes, but only
@@ -17,6 +18,8 @@ pub const DEFAULT_PIPE_SIZE: usize = 1 << 20;
 /// pipe is ever shrunk. The new size outlives this process (it belongs to the pipe), which is
 /// why only default-sized pipes are touched. Returns the capacity afterwards; a refused
 /// resize (`EPERM` above `pipe-max-size`, the per-user quota) leaves the pipe as it was.
+/// Returns `None`, with nothing changed, when `pipe`'s capacity cannot be read (it is not a
+/// pipe, or is closed): there is no error to report, only nothing to grow.
 ///
 /// ```
 /// let (r, w) = splicekit::sys::pipe(splicekit::sys::PipeFlags::CLOEXEC)?;
@@ -36,6 +39,16 @@ pub fn grow_default<P: AsFd>(pipe: P, size: usize) -> Option<usize> {
 
 /// A pipe with both ends owned: bytes written to [`Pipe::writer`] are read from
 /// [`Pipe::reader`].
+///
+/// ```
+/// use splicekit::Pipe;
+/// let p = Pipe::with_capacity(256 << 10)?; // the kernel may grant less
+/// assert!(p.capacity() >= 64 << 10);
+/// splicekit::sys::write(p.writer(), b"queued", None)?;
+/// assert_eq!(p.queued()?, 6);
+/// let (reader, writer) = p.into_ends(); // `OwnedFd`s, e.g. for `std::fs::File::from`
+/// # drop((reader, writer)); Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Pipe {
     reader: OwnedFd,
@@ -47,11 +60,18 @@ pub struct Pipe {
 
 impl Pipe {
     /// Creates a close-on-exec pipe with the kernel's default capacity (64 KiB).
+    ///
+    /// # Errors
+    /// As [`sys::pipe`]: `EMFILE`/`ENFILE` when out of descriptors or over the per-user pipe
+    /// quota.
     pub fn new() -> io::Result<Self> {
         Self::with_flags(PipeFlags::CLOEXEC)
     }
 
     /// Creates a pipe with the given `pipe2` flags.
+    ///
+    /// # Errors
+    /// As [`sys::pipe`] (`EMFILE`, `ENFILE`, `EINVAL` for flags `pipe2` does not know).
     pub fn with_flags(flags: PipeFlags) -> io::Result<Self> {
         let (reader, writer) = sys::pipe(flags)?;
         let capacity = sys::pipe_capacity(&reader)?;
@@ -67,6 +87,9 @@ impl Pipe {
     ///
     /// A refused resize (`EPERM` above `pipe-max-size`, or the per-user pipe quota) is not an
     /// error: the pipe keeps the capacity the kernel gave it, which [`Pipe::capacity`] reports.
+    ///
+    /// # Errors
+    /// Only creating the pipe can fail, as in [`Pipe::new`].
     pub fn with_capacity(size: usize) -> io::Result<Self> {
         let mut p = Self::new()?;
         p.try_resize(size);
@@ -84,7 +107,11 @@ impl Pipe {
         self.capacity
     }
 
-    /// Sets the capacity (`F_SETPIPE_SZ`), returning the kernel's error if it refuses.
+    /// Sets the capacity (`F_SETPIPE_SZ`), returning the capacity granted.
+    ///
+    /// # Errors
+    /// As [`sys::set_pipe_capacity`]: `EPERM` above `pipe-max-size` without privilege or
+    /// over the per-user quota, `EBUSY` below the bytes queued. The pipe keeps its old size.
     pub fn set_capacity(&mut self, size: usize) -> io::Result<usize> {
         self.capacity = sys::set_pipe_capacity(&self.writer, size)?;
         Ok(self.capacity)
@@ -106,6 +133,9 @@ impl Pipe {
     }
 
     /// Bytes queued in the pipe (`FIONREAD`).
+    ///
+    /// # Errors
+    /// `ioctl(FIONREAD)`'s error; with both ends owned here it does not fail in practice.
     pub fn queued(&self) -> io::Result<u64> {
         sys::readable_bytes(&self.reader)
     }
@@ -122,6 +152,24 @@ impl Pipe {
 /// A pipe goes back to the pool only when it is empty (checked with `FIONREAD` when the
 /// [`PooledPipe`] is dropped) and not marked dirty, so a pipe taken from the pool never holds a
 /// stale byte. At most `max_idle` pipes are kept; the rest are closed.
+///
+/// ```
+/// use splicekit::PipePool;
+/// static POOL: PipePool = PipePool::new(4);
+/// {
+///     let pipe = POOL.take(1 << 20)?; // a `PooledPipe`: derefs to `Pipe`
+///     splicekit::sys::write(pipe.writer(), b"x", None)?;
+///     let mut b = [0];
+///     splicekit::sys::read(pipe.reader(), &mut b, None)?;
+/// } // empty again: back to the pool
+/// assert_eq!(POOL.idle(), 1);
+/// {
+///     let mut pipe = POOL.take(1 << 20)?; // the same pipe, reused
+///     pipe.mark_dirty(); // e.g. an error left bytes in it: closed on drop, not pooled
+/// }
+/// assert_eq!(POOL.idle(), 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct PipePool {
     idle: Mutex<Vec<Pipe>>,
@@ -145,6 +193,10 @@ impl PipePool {
 
     /// Takes an idle pipe of at least `size` bytes, or creates one (asking for `size`; the
     /// kernel may grant less, see [`Pipe::with_capacity`]).
+    ///
+    /// # Errors
+    /// Only when no idle pipe fits and creating one fails, as in [`Pipe::new`] (`EMFILE`,
+    /// `ENFILE`).
     pub fn take(&self, size: usize) -> io::Result<PooledPipe<'_>> {
         let reused = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());

@@ -7,6 +7,16 @@ use std::os::fd::{AsFd, BorrowedFd};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
 /// What to wait for.
+///
+/// ```
+/// use splicekit::{is_ready, wait_ready, Pipe, Ready};
+/// let p = Pipe::new()?;
+/// assert!(is_ready(p.writer(), Ready::Write));
+/// assert!(!is_ready(p.reader(), Ready::Read));
+/// splicekit::sys::write(p.writer(), b"!", None)?;
+/// wait_ready(p.reader(), Ready::Read)?; // returns at once: a byte is there
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ready {
     /// Bytes to read, end of input, or an error.
@@ -26,6 +36,11 @@ impl Ready {
 
 /// Blocks in `poll(2)` until `fd` is ready as asked (hang-ups and errors count as ready, so
 /// the next call reports them). `EINTR` is retried.
+///
+/// # Errors
+/// `poll(2)`'s error other than `EINTR`: `ENOMEM`, or `EINVAL` in theory. A closed or
+/// invalid descriptor is not an error here: `poll` reports it as ready (`POLLNVAL`), and the
+/// next call on it fails with `EBADF`.
 pub fn wait_ready<F: AsFd>(fd: F, ready: Ready) -> io::Result<()> {
     poll(fd.as_fd(), ready, None).map(|_| ())
 }

@@ -44,6 +44,24 @@ use crate::ready::{wait_ready, Ready};
 use crate::sys::{self, Frozen, FrozenPages, PageBuf, PageSize, SpliceFlags, IOV_MAX};
 
 /// What happens to a [`PageBuf`] once every byte of it is queued in the pipe.
+///
+/// ```
+/// use splicekit::{PageSize, Pipe, Release, VmspliceWriter};
+/// let (r, w) = Pipe::new()?.into_ends();
+/// let mut w = VmspliceWriter::new(w)?.release(Release::Recycle);
+/// let mut page = w.page(PageSize::Base)?;
+/// let addr = page.as_ptr();
+/// page.truncate(4096);
+/// page.fill(b'a');
+/// w.send(page)?;
+/// // The same address again, backed by fresh zero pages; the pipe keeps the old ones.
+/// let page = w.page(PageSize::Base)?;
+/// assert_eq!((page.as_ptr(), page[0]), (addr, 0));
+/// let mut got = [0; 4096];
+/// splicekit::sys::read(&r, &mut got, None)?;
+/// assert!(got.iter().all(|&b| b == b'a'));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Release {
     /// Sent with `SPLICE_F_GIFT` and unmapped: the pages leave this process. Where the kernel
@@ -121,6 +139,33 @@ const SPARE_MAX: usize = 4;
 ///
 /// Dropping the writer flushes what it holds, ignoring errors; call [`flush`](Self::flush)
 /// to see them.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use splicekit::{PageBuf, PageSize, Pipe, VmspliceWriter};
+/// let (r, w) = Pipe::new()?.into_ends();
+/// let reader = std::thread::spawn(move || {
+///     let mut got = Vec::new();
+///     std::fs::File::from(r).read_to_end(&mut got).map(|_| got)
+/// });
+/// let mut w = VmspliceWriter::new(w)?;
+/// // Repeated content: frozen once, sent by reference as often as wanted.
+/// let mut dots = PageBuf::new(4096, PageSize::Base)?;
+/// dots.fill(b'.');
+/// let dots = dots.freeze();
+/// for _ in 0..100 {
+///     w.send_frozen(&dots, 0..4096)?;
+/// }
+/// // Plain slices: copied into a staging page, sent when full or on flush.
+/// w.write_all(b"end\n")?;
+/// w.flush()?;
+/// assert_eq!(w.bytes_sent(), 100 * 4096 + 4);
+/// drop(w);
+/// let got = reader.join().unwrap()?;
+/// assert_eq!(got.len(), 409_604);
+/// assert!(got.ends_with(b".end\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct VmspliceWriter<P: AsFd> {
     pipe: P,
     release: Release,
@@ -135,6 +180,11 @@ pub struct VmspliceWriter<P: AsFd> {
 impl<P: AsFd> VmspliceWriter<P> {
     /// A writer on `pipe`, which must be the write end of a pipe; any other descriptor is
     /// refused with `EBADF` before any call (kernel-facts V1/V2), naming its kind.
+    ///
+    /// # Errors
+    /// `EBADF` ([`Op::Vmsplice`], with the descriptor's kind as the sink) for a descriptor
+    /// that is not a pipe or is a pipe's read end; `fstat(2)`'s or `fcntl(2)`'s error for a
+    /// closed one.
     pub fn new(pipe: P) -> Result<Self> {
         let fd = pipe.as_fd();
         let fail = |k, e| Error::new(Op::Vmsplice, FdKind::Memory, k, Side::Output, 0, e);
@@ -170,6 +220,9 @@ impl<P: AsFd> VmspliceWriter<P> {
 
     /// A writable buffer of at least one page of `size`: a recycled one of that page size if
     /// any (its bytes zero), else a new 1 MiB (base pages) or 2 MiB (huge pages) buffer.
+    ///
+    /// # Errors
+    /// As [`PageBuf::new`]: `ENOMEM` when no memory can be mapped.
     pub fn page(&mut self, size: PageSize) -> io::Result<PageBuf> {
         if let Some(i) = self.spare.iter().position(|b| b.page_size() == size) {
             return Ok(self.spare.swap_remove(i));
@@ -194,12 +247,23 @@ impl<P: AsFd> VmspliceWriter<P> {
     }
 
     /// Queues `page` (its current length) in the pipe, blocking until all of it is queued.
+    ///
+    /// # Errors
+    /// An [`Error`] with [`Op::Vmsplice`] and the bytes queued so far
+    /// ([`Error::bytes_moved`], the writer's total): `EPIPE` when the pipe has no reader left
+    /// (with `SIGPIPE` ignored, as Rust programs have it; what was not queued stays
+    /// [`pending`](Self::pending)), `EBADF` if the descriptor was closed under the writer. `EINTR` is retried,
+    /// `EAGAIN` on an `O_NONBLOCK` pipe waited out in `poll`, and `EOPNOTSUPP` for
+    /// `SPLICE_F_GIFT` (kernel-facts F13) answered by sending without the flag.
     pub fn send(&mut self, page: PageBuf) -> Result<()> {
         self.send_all(std::iter::once(page))
     }
 
     /// Queues several buffers, vectored (up to [`IOV_MAX`] per call), blocking until all of
     /// them are queued.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
     pub fn send_all<I: IntoIterator<Item = PageBuf>>(&mut self, pages: I) -> Result<()> {
         self.flush_staging(true)?;
         for p in pages {
@@ -211,6 +275,10 @@ impl<P: AsFd> VmspliceWriter<P> {
     /// Queues `range` of shared immutable pages, blocking until all of it is queued. The same
     /// pages may be sent again and again: no one can change them. A range outside the pages is
     /// refused with `InvalidInput`.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), and `InvalidInput` (nothing queued) for a range outside the
+    /// pages.
     pub fn send_frozen(&mut self, pages: &FrozenPages, range: Range<usize>) -> Result<()> {
         self.flush_staging(true)?;
         self.push_frozen(pages, range)?;
@@ -220,6 +288,12 @@ impl<P: AsFd> VmspliceWriter<P> {
     /// Queues `range` of shared immutable pages without blocking: `WouldBlock` (and nothing
     /// queued) if earlier bytes are still pending and cannot go now or the pipe takes none of
     /// it; if the pipe takes part, the rest stays pending and goes first on the next call.
+    ///
+    /// # Errors
+    /// An [`Error`] whose [`io_error`](Error::io_error) has kind
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) when nothing of `range` could be queued
+    /// (try again once the pipe is writable); `InvalidInput` for a range outside the pages;
+    /// otherwise as [`send`](Self::send) (`EPIPE`, `EBADF`).
     pub fn try_send_frozen(&mut self, pages: &FrozenPages, range: Range<usize>) -> Result<()> {
         self.try_flush()?;
         self.push_frozen(pages, range)?;
@@ -254,6 +328,11 @@ impl<P: AsFd> VmspliceWriter<P> {
     /// pending and cannot go now, or the pipe takes none of `page`, the buffer comes back in
     /// [`TrySendError::WouldBlock`]. If the pipe takes part of it, the rest stays with the
     /// writer (see [`pending`](Self::pending)) and goes first on the next call.
+    ///
+    /// # Errors
+    /// [`TrySendError::WouldBlock`] with the untouched buffer when none of it could be queued;
+    /// [`TrySendError::Failed`] for the errors of [`send`](Self::send) (`EPIPE`, `EBADF`),
+    /// after which the buffer is gone.
     pub fn try_send(&mut self, page: PageBuf) -> std::result::Result<(), TrySendError> {
         match self.try_flush() {
             Ok(()) => {}
@@ -284,13 +363,20 @@ impl<P: AsFd> VmspliceWriter<P> {
         }
     }
 
-    /// Queues everything pending without blocking; `WouldBlock` if the pipe is full first.
+    /// Queues everything pending without blocking.
+    ///
+    /// # Errors
+    /// Kind [`WouldBlock`](io::ErrorKind::WouldBlock) when the pipe fills before everything
+    /// is queued (what is left stays pending); otherwise as [`send`](Self::send).
     pub fn try_flush(&mut self) -> Result<()> {
         self.flush_staging(false)?;
         self.drive(false)
     }
 
     /// Queues everything pending, blocking as needed.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
     pub fn flush(&mut self) -> Result<()> {
         self.flush_staging(true)?;
         self.drive(true)
@@ -445,6 +531,23 @@ impl<P: AsFd> Drop for VmspliceWriter<P> {
 /// looping until it is full or the pipe reaches end of input; returns the bytes copied.
 /// `EINTR` is retried. The descriptor must be open read-only (see [`sys::vmsplice_read`]);
 /// anything else is refused with `EBADF` before any call.
+///
+/// ```
+/// use splicekit::Pipe;
+/// let p = Pipe::new()?;
+/// splicekit::sys::write(p.writer(), b"0123456789", None)?;
+/// let (r, w) = p.into_ends();
+/// drop(w); // end of input after these bytes
+/// let mut buf = [0; 16];
+/// assert_eq!(splicekit::vmsplice::read_full(&r, &mut buf)?, 10);
+/// assert_eq!(&buf[..10], b"0123456789");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// An [`Error`] ([`Op::Vmsplice`], [`Side::Input`]) with the bytes copied so far: `EBADF`
+/// for a descriptor open for writing, a closed one or one that is not a pipe. `EINTR` is
+/// retried.
 pub fn read_full<P: AsFd>(pipe: P, buf: &mut [u8]) -> Result<usize> {
     let fd = pipe.as_fd();
     let mut done = 0;

@@ -28,6 +28,27 @@ pub(crate) use settle::check_op;
 pub use settle::{check_holds, settle, TRUNCATED};
 
 /// A way of moving bytes, as chosen by the engine and reported in [`CopyReport::strategy`].
+///
+/// [`CopyOptions::strategies`] replaces the engine's plan with a list of its own; a strategy
+/// the kernel refuses before its first byte hands over to the next:
+///
+/// ```
+/// use std::io::Write;
+/// use splicekit::{CopyOptions, Strategy};
+/// let mut src = tempfile::tempfile()?;
+/// src.write_all(b"sendfile, or read and write")?;
+/// std::io::Seek::rewind(&mut src)?;
+/// let dst = tempfile::tempfile()?;
+/// let opts = CopyOptions {
+///     strategies: Some(vec![Strategy::Sendfile, Strategy::ReadWrite]),
+///     ..CopyOptions::default()
+/// };
+/// let report = splicekit::copy_with(&src, &dst, &opts)?;
+/// assert_eq!(report.bytes, 27);
+/// assert!(matches!(report.strategy, Strategy::Sendfile | Strategy::ReadWrite));
+/// println!("{} after {} fallbacks", report.strategy, report.fallbacks);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Strategy {
     /// `copy_file_range(2)` between two files on one filesystem (may reflink).
@@ -64,7 +85,7 @@ impl fmt::Display for Strategy {
 /// Whether the engine may let a pipe or socket hold *references* to a source file's pages.
 ///
 /// Data spliced or sendfile'd from a file into a pipe or socket is a reference to the page
-/// cache, not a copy (kernel-facts F1, observed C1, C5, C6). Two effects follow while such a reference
+/// cache, not a copy (kernel-facts F1). Two effects follow while such a reference
 /// sits unread in the sink:
 ///
 /// * a later **write** to the file changes what the reader gets, even after the copy returned
@@ -75,6 +96,30 @@ impl fmt::Display for Strategy {
 /// File → file copies are unaffected. Every mode checks, when a copy that shared pages ends,
 /// that the file still holds every byte shared from it: a file cut below them is an error
 /// ([`TRUNCATED`]), never a success with invented bytes.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use splicekit::{CopyOptions, FilePages, Pipe};
+/// let mut file = tempfile::tempfile()?;
+/// file.write_all(&[b'x'; 1 << 20])?;
+/// std::io::Seek::rewind(&mut file)?;
+/// let (r, w) = Pipe::new()?.into_ends();
+/// let reader = std::thread::spawn(move || {
+///     let mut got = Vec::new();
+///     std::fs::File::from(r).read_to_end(&mut got).map(|_| got)
+/// });
+/// // Zero-copy for the body; the last pipe's worth is copied, so once `copy_with`
+/// // returns, changing the file can no longer change what the reader gets.
+/// let opts = CopyOptions { file_pages: FilePages::Settle, ..CopyOptions::default() };
+/// let report = splicekit::copy_with(&file, &w, &opts)?;
+/// assert_eq!(report.bytes, 1 << 20);
+/// assert!(report.copied_tail > 0);
+/// file.set_len(0)?; // harmless now
+/// drop(w);
+/// let got = reader.join().unwrap()?;
+/// assert!(got.len() == 1 << 20 && got.iter().all(|&b| b == b'x'));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum FilePages {
     /// Copy file bytes through user memory whenever the sink is a pipe or a socket: what a
@@ -96,6 +141,35 @@ pub enum FilePages {
 }
 
 /// How [`copy_with`] moves bytes.
+///
+/// Build it with struct update syntax from [`CopyOptions::default`] or
+/// [`CopyOptions::zero_copy`]:
+///
+/// ```
+/// use std::io::Write;
+/// use splicekit::{CopyOptions, Strategy};
+/// let mut src = tempfile::tempfile()?;
+/// src.write_all(b"header|payload|trailer")?;
+/// let dst = tempfile::tempfile()?;
+/// // 7 bytes from offset 7 of `src`, to offset 100 of `dst`; neither file position moves.
+/// let opts = CopyOptions {
+///     src_offset: Some(7),
+///     len: Some(7),
+///     exact: true, // fewer than 7 bytes would be an error
+///     dst_offset: Some(100),
+///     ..CopyOptions::default()
+/// };
+/// let report = splicekit::copy_with(&src, &dst, &opts)?;
+/// assert_eq!(report.bytes, 7);
+/// let mut got = [0; 7];
+/// std::os::unix::fs::FileExt::read_exact_at(&dst, &mut got, 100)?;
+/// assert_eq!(&got, b"payload");
+///
+/// // Only the read/write path, as a baseline or to rule the kernel paths out:
+/// let plain = CopyOptions { strategies: Some(vec![Strategy::ReadWrite]), ..opts };
+/// assert_eq!(splicekit::copy_with(&src, &dst, &plain)?.strategy, Strategy::ReadWrite);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
     /// Copy at most this many bytes (`None`: to the end of the source).
@@ -189,6 +263,9 @@ pub struct CopyReport {
 /// assert_eq!(out, "hello splice");
 /// # use std::io::Seek; Ok(()) }
 /// ```
+///
+/// # Errors
+/// As [`copy_with`].
 pub fn copy<S: AsFd, D: AsFd>(src: S, dst: D) -> Result<CopyReport> {
     copy_with(src, dst, &CopyOptions::default())
 }
@@ -199,6 +276,26 @@ pub fn copy<S: AsFd, D: AsFd>(src: S, dst: D) -> Result<CopyReport> {
 /// the source or the sink failed. `EINTR` is retried; `EAGAIN` on a non-blocking descriptor is
 /// waited out with `poll`. The chosen strategy is logged at debug level through the `log`
 /// crate (target `splicekit`); the `splice` binary prints it with `SPLICE_LOG=debug`.
+///
+/// # Errors
+/// An [`Error`] naming the operation, both descriptor kinds, the [`Side`] that failed and
+/// the bytes that reached the sink before it ([`Error::bytes_moved`]; no byte is counted
+/// that did not arrive). What matters in practice:
+/// * the sink's reader is gone: `EPIPE` ([`Error::is_broken_pipe`]: stop, do not retry; the
+///   process sees it only with `SIGPIPE` ignored, as Rust programs have it from startup) or
+///   `ECONNRESET` from a socket peer that reset;
+/// * the sink is full: `ENOSPC`, `EDQUOT`, `EFBIG`;
+/// * `EBADF` when a descriptor is closed or not open for its direction ([`Op::Stat`] when
+///   classifying it fails first);
+/// * a path the kernel refuses for the pair (`EINVAL`, `EXDEV`, `ENOSYS`, `EOPNOTSUPP`,
+///   `EPERM` from seccomp) before its first byte is not an error: the next strategy takes
+///   over. The same errno after bytes moved is reported (kernel-facts F17);
+/// * with [`CopyOptions::exact`], a source that ends before [`CopyOptions::len`]:
+///   `UnexpectedEof`, "source shrank" ([`Op::Check`]);
+/// * a file that shrank below bytes shared from it ([`FilePages`]): `UnexpectedEof` with
+///   the message [`TRUNCATED`].
+///
+/// `EINTR` is retried and `EAGAIN` waited out, so neither is returned.
 pub fn copy_with<S: AsFd, D: AsFd>(src: S, dst: D, opts: &CopyOptions) -> Result<CopyReport> {
     copy_fds(src.as_fd(), dst.as_fd(), opts)
 }

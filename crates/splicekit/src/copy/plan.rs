@@ -28,7 +28,7 @@ pub fn plan(src: &FdInfo, dst: &FdInfo, opts: &CopyOptions) -> Vec<Strategy> {
     }
     let datagram = |k: FdKind| matches!(k, FdKind::Socket(s) if s.is_datagram());
     if datagram(src.kind) || datagram(dst.kind) {
-        // Source: a splice shorter than a datagram drops its tail (kernel-facts F18, B28).
+        // Source: a splice shorter than a datagram drops its tail (kernel-facts F18).
         // Sink: splice and sendfile cork pieces with MSG_MORE, so datagram boundaries are the
         // kernel's, and a sendfile into UDP was seen to lose the tail datagram; one write per
         // datagram keeps the boundaries ours.

@@ -16,10 +16,18 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 /// passed (the caller has checked `LISTEN_PID` and read `n` from `LISTEN_FDS`), and marks
 /// them close-on-exec.
 ///
-/// Once per process: a second call fails with `EALREADY`, so these descriptors are never
-/// owned twice through this function; the process must not have taken them another way.
-/// A descriptor that is not open fails with `EBADF`, one that is not a socket with
-/// `ENOTSOCK`; then none is taken (all are left open and unowned, as they were).
+/// Once per process, so these descriptors are never owned twice through this function; the
+/// process must not have taken them another way.
+///
+/// # Errors
+/// * `EALREADY` — a second call in this process;
+/// * `EINVAL` — an `n` so large that the descriptor numbers would overflow;
+/// * `EBADF` — one of the descriptors is not open;
+/// * `ENOTSOCK` — one of them is not a socket;
+/// * `fcntl(F_SETFD)`'s error while marking one close-on-exec (then those taken so far are
+///   closed).
+///
+/// On `EBADF` and `ENOTSOCK` none is taken: all are left open and unowned, as they were.
 pub fn take_listen_fds(n: usize) -> io::Result<Vec<OwnedFd>> {
     let last = RawFd::try_from(n)
         .ok()

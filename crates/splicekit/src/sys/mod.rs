@@ -34,13 +34,24 @@ pub const MAX_RW_COUNT: usize = 0x7fff_f000;
 
 bitflags::bitflags! {
     /// Flags for `splice(2)`, `tee(2)` and `vmsplice(2)`.
+    ///
+    /// ```
+    /// use splicekit::sys::{self, PipeFlags, SpliceFlags};
+    /// let (r, w) = sys::pipe(PipeFlags::CLOEXEC)?;
+    /// // An empty pipe: with NONBLOCK the splice says EAGAIN instead of waiting for a writer.
+    /// let (_r2, w2) = sys::pipe(PipeFlags::CLOEXEC)?;
+    /// let e = sys::splice(&r, None, &w2, None, 4096, SpliceFlags::NONBLOCK | SpliceFlags::MOVE)
+    ///     .unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    /// # drop(w); Ok::<(), std::io::Error>(())
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct SpliceFlags: u32 {
         /// `SPLICE_F_MOVE`: ask the kernel to move pages instead of copying. A hint with no
         /// effect on current kernels.
         const MOVE = 0x01;
         /// `SPLICE_F_NONBLOCK`: do not block on the *pipe*. It does not make a socket
-        /// non-blocking: TCP still blocks (kernel-facts N13, X2).
+        /// non-blocking: TCP still blocks (kernel-facts N13).
         const NONBLOCK = 0x02;
         /// `SPLICE_F_MORE`: more data follows; a hint for sockets (like `MSG_MORE`).
         const MORE = 0x04;
@@ -57,6 +68,14 @@ impl SpliceFlags {
 
 bitflags::bitflags! {
     /// Flags for [`pipe`] (`pipe2(2)`).
+    ///
+    /// ```
+    /// use splicekit::sys::{self, PipeFlags};
+    /// let (r, _w) = sys::pipe(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    /// let e = sys::read(&r, &mut [0; 16], None).unwrap_err(); // empty, and non-blocking
+    /// assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct PipeFlags: u32 {
         /// `O_CLOEXEC`: close both ends on `exec`.
@@ -80,11 +99,36 @@ fn errno(e: rustix::io::Errno) -> io::Error {
 /// with `None` the file position is used and advanced. Returns the bytes moved, `0` at end of
 /// input (an empty pipe whose writers are gone, a file at EOF, a closed TCP peer).
 ///
-/// Errors (kernel-facts §1): `EBADF` a descriptor not open for the needed direction, `EINVAL` neither
-/// side a pipe, an `O_APPEND` destination, a kind without splice support or the two ends of one
-/// pipe; `ESPIPE` an offset given for a pipe; `EAGAIN` would block on a non-blocking pipe;
-/// `EPIPE` the pipe's readers are gone (the process also gets `SIGPIPE` unless ignored).
-/// `len` is clamped to [`MAX_RW_COUNT`]. See [splice(2)](https://man7.org/linux/man-pages/man2/splice.2.html).
+/// `len` is clamped to [`MAX_RW_COUNT`].
+/// See [splice(2)](https://man7.org/linux/man-pages/man2/splice.2.html).
+///
+/// ```
+/// use std::io::Write;
+/// use splicekit::sys::{self, PipeFlags, SpliceFlags};
+/// let mut file = tempfile::tempfile()?;
+/// file.write_all(b"0123456789")?;
+/// let (r, w) = sys::pipe(PipeFlags::CLOEXEC)?;
+/// let mut off = 3; // read the file at offset 3; its own position (10) stays
+/// assert_eq!(sys::splice(&file, Some(&mut off), &w, None, 4, SpliceFlags::empty())?, 4);
+/// assert_eq!(off, 7);
+/// let mut got = [0; 4];
+/// sys::read(&r, &mut got, None)?;
+/// assert_eq!(&got, b"3456");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// The kernel's errno, untouched (the conformance tests check each, kernel-facts §1):
+/// * `EBADF` — a descriptor not open, or not open for the direction it is used in;
+/// * `EINVAL` — neither side a pipe, an `O_APPEND` destination (kernel-facts B32), a
+///   descriptor kind without splice support, both ends of the same pipe, or an unaligned
+///   length into an `O_DIRECT` file (B36);
+/// * `ESPIPE` — an offset given for a pipe or socket;
+/// * `EAGAIN` — [`SpliceFlags::NONBLOCK`] and the pipe side is empty or full, or a
+///   non-blocking socket would block;
+/// * `EPIPE` — the destination's readers are gone (with `SIGPIPE` ignored; with its default
+///   action the process is killed first, kernel-facts P1–P6);
+/// * `EINTR` — a signal arrived before anything moved; nothing is retried here.
 pub fn splice<I: AsFd, O: AsFd>(
     fd_in: I,
     off_in: Option<&mut u64>,
@@ -111,12 +155,28 @@ fn splice_fd(
 /// `tee(2)`: duplicates up to `len` bytes from the pipe `fd_in` into the pipe `fd_out` without
 /// consuming them: the bytes stay readable in `fd_in` (kernel-facts T6).
 ///
-/// Errors: `EINVAL` either side not a pipe or both the same pipe; `EBADF` a wrong end (the write
-/// end as input or the read end as output); `EAGAIN` with [`SpliceFlags::NONBLOCK`] when the
-/// source is empty or the destination full; `EPIPE` the destination's readers are gone. Returns
-/// `0` when the source is empty and its writers are gone. Calling it twice without consuming the
-/// source duplicates the same head bytes twice (kernel-facts T13).
+/// Returns `0` when the source is empty and its writers are gone. Calling it twice without
+/// consuming the source duplicates the same head bytes twice (kernel-facts T13).
 /// See [tee(2)](https://man7.org/linux/man-pages/man2/tee.2.html).
+///
+/// ```
+/// use splicekit::sys::{self, PipeFlags, SpliceFlags};
+/// let (src_r, src_w) = sys::pipe(PipeFlags::CLOEXEC)?;
+/// let (dup_r, dup_w) = sys::pipe(PipeFlags::CLOEXEC)?;
+/// sys::write(&src_w, b"twice", None)?;
+/// assert_eq!(sys::tee(&src_r, &dup_w, 64, SpliceFlags::empty())?, 5);
+/// let (mut a, mut b) = ([0; 5], [0; 5]);
+/// sys::read(&src_r, &mut a, None)?; // still there in the source
+/// sys::read(&dup_r, &mut b, None)?;
+/// assert_eq!((&a, &b), (b"twice", b"twice"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// * `EINVAL` — either side not a pipe, or both the same pipe;
+/// * `EBADF` — a wrong end (the write end as input, the read end as output) or a closed one;
+/// * `EAGAIN` — [`SpliceFlags::NONBLOCK`] and the source is empty or the destination full;
+/// * `EPIPE` — the destination's readers are gone (`SIGPIPE` as for [`splice`]).
 pub fn tee<I: AsFd, O: AsFd>(
     fd_in: I,
     fd_out: O,
@@ -137,8 +197,11 @@ fn tee_fd(
 
 /// `pipe2(2)`: creates a pipe and returns its `(read, write)` ends.
 ///
-/// Errors: `EMFILE`/`ENFILE` when out of descriptors.
 /// See [pipe(2)](https://man7.org/linux/man-pages/man2/pipe.2.html).
+///
+/// # Errors
+/// `EMFILE` (this process) or `ENFILE` (the system) when out of descriptors; `ENFILE` also
+/// when the user's pipe quota (`/proc/sys/fs/pipe-user-pages-*`) is used up.
 pub fn pipe(flags: PipeFlags) -> io::Result<(OwnedFd, OwnedFd)> {
     let raw = rustix::pipe::PipeFlags::from_bits_retain(flags.bits());
     rustix::pipe::pipe_with(raw).map_err(errno)
@@ -146,7 +209,8 @@ pub fn pipe(flags: PipeFlags) -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// `fcntl(F_GETPIPE_SZ)`: returns the capacity of the pipe in bytes (65536 for a new pipe).
 ///
-/// Errors: `EBADF` for a descriptor that is not a pipe.
+/// # Errors
+/// `EBADF` for a closed descriptor or one that is not a pipe.
 pub fn pipe_capacity<P: AsFd>(pipe: P) -> io::Result<usize> {
     rustix::pipe::fcntl_getpipe_size(pipe.as_fd()).map_err(errno)
 }
@@ -154,13 +218,31 @@ pub fn pipe_capacity<P: AsFd>(pipe: P) -> io::Result<usize> {
 /// `fcntl(F_SETPIPE_SZ)`: asks for a pipe capacity of at least `size` bytes and returns the
 /// capacity granted (a power-of-two number of pages).
 ///
-/// Errors: `EPERM` above `/proc/sys/fs/pipe-max-size` without privilege; `EBUSY` when shrinking
-/// below the bytes queued (kernel-facts X10, §1 pipe sizing); `EBADF` for a descriptor that is not a pipe.
+/// ```
+/// use splicekit::sys::{self, PipeFlags};
+/// let (r, _w) = sys::pipe(PipeFlags::CLOEXEC)?;
+/// assert_eq!(sys::set_pipe_capacity(&r, 5000)?, 8192); // rounded up to a power of two pages
+/// assert_eq!(sys::pipe_capacity(&r)?, 8192);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// * `EPERM` — above `/proc/sys/fs/pipe-max-size` without `CAP_SYS_RESOURCE`, or the
+///   per-user pipe quota is exceeded (kernel-facts F27, X10);
+/// * `EBUSY` — shrinking below the bytes queued in the pipe (F27);
+/// * `EINVAL` — a size the kernel cannot represent;
+/// * `EBADF` — a closed descriptor or one that is not a pipe.
+///
+/// A refused resize leaves the pipe usable at its old size.
 pub fn set_pipe_capacity<P: AsFd>(pipe: P, size: usize) -> io::Result<usize> {
     rustix::pipe::fcntl_setpipe_size(pipe.as_fd(), size).map_err(errno)
 }
 
 /// `ioctl(FIONREAD)`: returns the bytes waiting to be read from a pipe or socket.
+///
+/// # Errors
+/// `EBADF` for a closed descriptor; `ENOTTY` (or `EINVAL`) for a kind without `FIONREAD`,
+/// such as a directory.
 pub fn readable_bytes<F: AsFd>(fd: F) -> io::Result<u64> {
     rustix::io::ioctl_fionread(fd.as_fd()).map_err(errno)
 }
@@ -170,10 +252,17 @@ pub fn readable_bytes<F: AsFd>(fd: F) -> io::Result<u64> {
 /// written), inside the kernel.
 ///
 /// With `offset` set, `in_fd` is read there, the offset is advanced and the file position stays;
-/// with `None` the position is used and advanced. Errors: `EINVAL` when `in_fd` is a pipe or
-/// socket, `out_fd` is `O_APPEND`, or the source has no splice support (per-process `/proc`
-/// files, `/dev/null`); `EAGAIN` on a non-blocking `out_fd`. `count` is clamped to
-/// [`MAX_RW_COUNT`]. See [sendfile(2)](https://man7.org/linux/man-pages/man2/sendfile.2.html).
+/// with `None` the position is used and advanced. `count` is clamped to [`MAX_RW_COUNT`].
+/// See [sendfile(2)](https://man7.org/linux/man-pages/man2/sendfile.2.html).
+///
+/// # Errors
+/// * `EINVAL` — `in_fd` is a pipe or socket, `out_fd` is `O_APPEND` (kernel-facts B32), or
+///   the source has no splice support (per-process `/proc` files, `/dev/null`);
+/// * `ESPIPE` — an offset given for a source that cannot seek;
+/// * `EAGAIN` — a non-blocking `out_fd` is full;
+/// * `EPIPE` — `out_fd` is a pipe or socket whose reader is gone (`SIGPIPE` as for
+///   [`splice`]);
+/// * `EBADF` — a descriptor not open for the direction it is used in.
 pub fn sendfile<O: AsFd, I: AsFd>(
     out_fd: O,
     in_fd: I,
@@ -195,12 +284,19 @@ fn sendfile_fd(
 /// `copy_file_range(2)`: copies up to `len` bytes between two regular files on the same
 /// filesystem, letting the filesystem reflink or offload the copy.
 ///
-/// Offsets behave as in [`splice`]. Errors: `EXDEV` for different superblocks (since 5.19) or
-/// pseudo files; `EBADF` for an `O_APPEND` destination; `EINVAL` for pipes, sockets, devices
-/// or overlapping ranges of one file; `EISDIR` for a directory; `ENOSYS`/`EPERM` under some
-/// seccomp filters. The syscall is made directly (rustix's raw backend), so a result above
-/// `INT_MAX` is not mangled as glibc 2.41/2.42 did (kernel-facts F14).
+/// Offsets behave as in [`splice`]. The syscall is made directly (rustix's raw backend), so a
+/// result above `INT_MAX` is not mangled as glibc 2.41/2.42 did (kernel-facts F14). It may
+/// return `0` before the end on pseudo files whose size lies (F8).
 /// See [copy_file_range(2)](https://man7.org/linux/man-pages/man2/copy_file_range.2.html).
+///
+/// # Errors
+/// * `EXDEV` — the files are on different superblocks (again since Linux 5.19, kernel-facts
+///   F9) or one is a pseudo file;
+/// * `EBADF` — an `O_APPEND` destination (F5), or a descriptor not open for its direction;
+/// * `EINVAL` — a pipe, socket or device, or overlapping ranges of one file;
+/// * `EISDIR` — a directory;
+/// * `ENOSYS`, `EPERM` — refused by a seccomp filter or an old kernel (F10);
+/// * `EOPNOTSUPP` and others — filesystems that do not support it (F12).
 pub fn copy_file_range<I: AsFd, O: AsFd>(
     fd_in: I,
     off_in: Option<&mut u64>,
@@ -214,6 +310,10 @@ pub fn copy_file_range<I: AsFd, O: AsFd>(
 
 /// `read(2)`, or `pread(2)` when `offset` is set (the offset is then advanced by the bytes
 /// read).
+///
+/// # Errors
+/// The kernel's errno: `EAGAIN` on an empty non-blocking descriptor, `EINTR`, `EBADF`,
+/// `EISDIR`, `EIO`; with an offset, `ESPIPE` for a pipe or socket.
 pub fn read<F: AsFd>(fd: F, buf: &mut [u8], offset: Option<&mut u64>) -> io::Result<usize> {
     let fd = fd.as_fd();
     let n = match offset {
@@ -229,6 +329,11 @@ pub fn read<F: AsFd>(fd: F, buf: &mut [u8], offset: Option<&mut u64>) -> io::Res
 
 /// `write(2)`, or `pwrite(2)` when `offset` is set (the offset is then advanced by the bytes
 /// written).
+///
+/// # Errors
+/// The kernel's errno: `EAGAIN` on a full non-blocking descriptor, `EPIPE` for a pipe or
+/// socket without readers (`SIGPIPE` as for [`splice`]), `ENOSPC`, `EDQUOT`, `EFBIG`, `EINTR`,
+/// `EBADF`; with an offset, `ESPIPE` for a pipe or socket.
 pub fn write<F: AsFd>(fd: F, buf: &[u8], offset: Option<&mut u64>) -> io::Result<usize> {
     let fd = fd.as_fd();
     match offset {

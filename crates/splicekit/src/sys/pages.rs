@@ -18,6 +18,14 @@ use rustix::mm::{Advice, MapFlags, ProtFlags};
 use super::errno;
 
 /// The size of the pages behind a [`PageBuf`].
+///
+/// ```
+/// use splicekit::{PageBuf, PageSize};
+/// assert_eq!(PageSize::Huge.bytes(), 2 << 20);
+/// let b = PageBuf::new(1, PageSize::Huge)?; // one whole huge page, 2 MiB-aligned
+/// assert_eq!((b.capacity(), b.as_ptr() as usize % (2 << 20)), (2 << 20, 0));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum PageSize {
     /// Base pages of 4 KiB.
@@ -159,8 +167,11 @@ pub struct PageBuf {
 
 impl PageBuf {
     /// Maps at least `len` bytes (at least one page) rounded up to whole pages of `size`;
-    /// the buffer's length is its whole capacity. Fails with the kernel's error (`ENOMEM`
-    /// when the address space or memory is exhausted), never panics.
+    /// the buffer's length is its whole capacity.
+    ///
+    /// # Errors
+    /// `mmap(2)`'s error, never a panic: `ENOMEM` when the address space, the memory or
+    /// `RLIMIT_AS` is exhausted, and for a `len` too large to round up to whole pages.
     pub fn new(len: usize, size: PageSize) -> io::Result<PageBuf> {
         let map = Mapping::new(len, size)?;
         Ok(PageBuf { len: map.cap, map })
@@ -189,6 +200,21 @@ impl PageBuf {
     /// Drops the current pages from this buffer and gives it fresh zero-filled ones at the
     /// same address (`MADV_DONTNEED`), at full length. Any pipe that references the old pages
     /// keeps them, unchanged: they are no longer reachable from this process.
+    ///
+    /// ```
+    /// use splicekit::{PageBuf, PageSize};
+    /// let mut b = PageBuf::new(4096, PageSize::Base)?;
+    /// b.fill(1);
+    /// b.truncate(10);
+    /// b.renew()?;
+    /// assert_eq!(b.len(), 4096);
+    /// assert!(b.iter().all(|&x| x == 0));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `madvise(2)`'s error (`EINVAL`, `EPERM` where a seccomp profile forbids it); the
+    /// buffer then keeps its old pages and length.
     pub fn renew(&mut self) -> io::Result<()> {
         self.map.advise(Advice::LinuxDontNeed)?;
         self.map.prefault();
@@ -230,6 +256,19 @@ impl DerefMut for PageBuf {
 /// When the last clone drops, the mapping goes; pipes that still reference pages keep them.
 /// [`into_buf`](Self::into_buf) turns the last clone back into a writable [`PageBuf`] with
 /// fresh pages.
+///
+/// ```
+/// use splicekit::{PageBuf, PageSize};
+/// let mut b = PageBuf::new(4096, PageSize::Base)?;
+/// b.fill(b'z');
+/// let frozen = b.freeze(); // `b` is gone: nobody can write these bytes any more
+/// let again = frozen.clone(); // shares the same pages
+/// assert_eq!(&again[..2], b"zz");
+/// assert!(frozen.into_buf().is_err()); // `again` still reads them
+/// let b = again.into_buf().unwrap(); // the last clone: writable, fresh zero pages
+/// assert!(b.iter().all(|&x| x == 0));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct FrozenPages {
     map: Arc<Mapping>,
@@ -244,8 +283,11 @@ impl FrozenPages {
 
     /// Makes this memory writable again, if this is the only clone: its pages are replaced by
     /// fresh zero-filled ones first (`MADV_DONTNEED`), so a pipe that references the old ones
-    /// is unaffected by anything written later. Returns `self` unchanged if other clones exist
-    /// or the kernel refuses the advice.
+    /// is unaffected by anything written later.
+    ///
+    /// # Errors
+    /// Returns `self` unchanged if other clones exist, or if the kernel refuses the advice
+    /// (then the old pages are still mapped and nothing writable may be handed out).
     pub fn into_buf(self) -> Result<PageBuf, FrozenPages> {
         let len = self.len;
         match Arc::try_unwrap(self.map) {

@@ -90,6 +90,10 @@ pub fn sigpipe_ignored_at_start() -> Option<bool> {
 /// SIGPIPE on a gone reader (status 141), unless the parent ignored SIGPIPE, in which case
 /// writes fail with `EPIPE` and the tool reports it. Without the `start-hook` feature
 /// the inherited disposition is unknown and the default is restored.
+///
+/// # Errors
+/// `signal(2)`'s error: `EINVAL` for an invalid signal or action, which these fixed
+/// arguments never are, so in practice this does not fail.
 pub fn restore_sigpipe_inherited() -> io::Result<()> {
     match sigpipe_ignored_at_start() {
         Some(true) => ignore_sigpipe(),
@@ -101,18 +105,30 @@ pub fn restore_sigpipe_inherited() -> io::Result<()> {
 /// tees into a pipe or socket whose readers are gone, as GNU `cat` is (status 141 from a shell).
 ///
 /// Rust's runtime ignores `SIGPIPE` at start-up, so such writes fail with `EPIPE` instead
-/// (kernel-facts P1–P6, F25). Call this once, early in `main`, in a program that wants the classic
+/// (kernel-facts P1–P6). Call this once, early in `main`, in a program that wants the classic
 /// behaviour.
+///
+/// # Errors
+/// `signal(2)`'s error: `EINVAL` for an invalid signal or action, which these fixed
+/// arguments never are, so in practice this does not fail.
 pub fn restore_sigpipe_default() -> io::Result<()> {
     set_sigpipe(libc::SIG_DFL)
 }
 
 /// Ignores `SIGPIPE`: writes into a pipe without readers then fail with `EPIPE`.
+///
+/// # Errors
+/// `signal(2)`'s error: `EINVAL` for an invalid signal or action, which these fixed
+/// arguments never are, so in practice this does not fail.
 pub fn ignore_sigpipe() -> io::Result<()> {
     set_sigpipe(libc::SIG_IGN)
 }
 
 /// Ignores `SIGINT` (`tee -i`): Ctrl-C in the terminal no longer stops the process.
+///
+/// # Errors
+/// `signal(2)`'s error: `EINVAL` for an invalid signal or action, which these fixed
+/// arguments never are, so in practice this does not fail.
 pub fn ignore_sigint() -> io::Result<()> {
     set(libc::SIGINT, libc::SIG_IGN)
 }

@@ -15,15 +15,20 @@ pub const IOV_MAX: usize = 1024;
 
 /// `vmsplice(2)` on the write end of a pipe: maps the pages behind `bufs` into the pipe.
 ///
-/// Returns the bytes queued. Errors: `EBADF` not a pipe's write end (a read-only descriptor
-/// is refused before the call: the kernel would copy the pipe *into* `bufs`); `EINVAL` more than
-/// [`IOV_MAX`] segments (checked before the call) or unknown flags; `EAGAIN` with
-/// [`SpliceFlags::NONBLOCK`] on a full pipe; `EPIPE` no readers. See
+/// Returns the bytes queued. See
 /// [vmsplice(2)](https://man7.org/linux/man-pages/man2/vmsplice.2.html).
 ///
 /// The safe ways to vmsplice are [`vmsplice_frozen`] and the writer built on it,
 /// [`crate::VmspliceWriter`]; this function is for callers that keep the contract below
 /// themselves, for example a producer whose consumer is known to `read()` the pipe.
+///
+/// # Errors
+/// * `EBADF` — not a pipe's write end (kernel-facts V1/V2); a read-only descriptor is refused
+///   before the call, since the kernel would copy the pipe *into* `bufs`;
+/// * `EINVAL` — more than [`IOV_MAX`] segments (checked before the call, V3) or unknown flags;
+/// * `EAGAIN` — [`SpliceFlags::NONBLOCK`] and the pipe is full;
+/// * `EPIPE` — the pipe has no readers (`SIGPIPE` as for [`splice`](super::splice));
+/// * `EOPNOTSUPP` — [`SpliceFlags::GIFT`] on kernels that no longer take it (F13).
 ///
 /// # Safety
 /// The pipe keeps *references* to the pages behind `bufs`, not copies (kernel-facts V14–V18): a
@@ -54,11 +59,30 @@ pub unsafe fn vmsplice(
 ///
 /// Safe because [`FrozenPages`](super::FrozenPages) can never be written again by anyone, so whatever the reader
 /// does with the references (read them, splice them onward to other pipes, keep them for
-/// hours) it sees exactly these bytes. Errors as [`vmsplice`]: `EBADF` not a pipe's write end
-/// (read-only descriptors are refused before the call, as the kernel would write into them),
-/// `EINVAL` more than [`IOV_MAX`] segments or unknown flags, `EAGAIN` with
-/// [`SpliceFlags::NONBLOCK`] on a full pipe, `EPIPE` no readers, `EOPNOTSUPP` on kernels that
-/// no longer accept [`SpliceFlags::GIFT`] (kernel-facts F13).
+/// hours) it sees exactly these bytes.
+///
+/// ```
+/// use splicekit::sys::{self, PageBuf, PageSize, PipeFlags, SpliceFlags};
+/// let mut buf = PageBuf::new(4096, PageSize::Base)?;
+/// buf[..3].copy_from_slice(b"abc");
+/// buf.truncate(3);
+/// let frozen = buf.freeze();
+/// let (r, w) = sys::pipe(PipeFlags::CLOEXEC)?;
+/// // The same immutable pages, twice: no one can change them under the pipe.
+/// let n = sys::vmsplice_frozen(&w, &[frozen.all(), frozen.all()], SpliceFlags::empty())?;
+/// assert_eq!(n, 6);
+/// let mut got = [0; 6];
+/// sys::read(&r, &mut got, None)?;
+/// assert_eq!(&got, b"abcabc");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`vmsplice`]: `EBADF` not a pipe's write end (read-only descriptors are refused before
+/// the call, as the kernel would write into them), `EINVAL` more than [`IOV_MAX`] segments or
+/// unknown flags, `EAGAIN` with [`SpliceFlags::NONBLOCK`] on a full pipe, `EPIPE` no
+/// readers, `EOPNOTSUPP` on kernels that no longer accept [`SpliceFlags::GIFT`]
+/// (kernel-facts F13).
 pub fn vmsplice_frozen<P: AsFd>(
     pipe_w: P,
     segs: &[Frozen<'_>],
@@ -77,8 +101,11 @@ pub fn vmsplice_frozen<P: AsFd>(
 /// Returns the bytes copied; `0` when the pipe is empty and its writers are gone. To keep the
 /// call safe, `pipe_r` must have been opened read-only: the kernel treats a descriptor open for
 /// writing (including `O_RDWR` FIFOs) as the *write* direction, which would map `bufs` into the
-/// pipe; such a descriptor is refused with `EBADF` before any call. Errors otherwise as
-/// `vmsplice(2)`: `EBADF` not a pipe, `EINVAL` more than [`IOV_MAX`] segments, `EAGAIN` with
+/// pipe; such a descriptor is refused with `EBADF` before any call.
+///
+/// # Errors
+/// `EBADF` for a descriptor open for writing (checked before the call), a closed one or one
+/// that is not a pipe; `EINVAL` more than [`IOV_MAX`] segments; `EAGAIN` with
 /// [`SpliceFlags::NONBLOCK`] on an empty pipe.
 pub fn vmsplice_read<P: AsFd>(
     pipe_r: P,

@@ -68,7 +68,8 @@ impl fmt::Display for OutputPath {
     }
 }
 
-/// What to do when an output fails.
+/// What to do when an output fails: the answer of [`FanOut::run_with`]'s callback (see the
+/// [`FanOut`] example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Stop writing to that output; the others go on.
@@ -131,6 +132,34 @@ impl From<FanError> for std::io::Error {
 }
 
 /// Duplicates one input into several outputs (see the [module docs](self)).
+///
+/// Built with [`FanOut::new`] and its builder methods; [`run`](Self::run) stops at the first
+/// failing output, [`run_with`](Self::run_with) lets a callback detach it instead:
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use splicekit::{Action, FanOut, OutputPath, Pipe};
+/// let (in_r, in_w) = Pipe::new()?.into_ends();
+/// let (gone_r, gone_w) = Pipe::new()?.into_ends();
+/// drop(gone_r); // this output's reader has left: writing to it fails with EPIPE
+/// let (ok_r, ok_w) = Pipe::new()?.into_ends();
+/// std::fs::File::from(in_w).write_all(b"for whoever listens")?;
+/// let report = FanOut::new()
+///     .output(&gone_w)
+///     .output(&ok_w)
+///     .run_with(&in_r, |i, e| {
+///         assert_eq!((i, e.is_broken_pipe()), (0, true));
+///         Action::Detach // the other output goes on
+///     })?;
+/// assert!(report.outputs[0].error.is_some());
+/// assert_eq!(report.outputs[1].bytes, 19);
+/// assert_eq!(report.outputs[1].path, OutputPath::Tee);
+/// drop(ok_w);
+/// let mut got = String::new();
+/// std::fs::File::from(ok_r).read_to_string(&mut got)?;
+/// assert_eq!(got, "for whoever listens");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct FanOut<'a> {
     outputs: Vec<BorrowedFd<'a>>,
     pipe_size: usize,
@@ -225,12 +254,35 @@ impl<'a> FanOut<'a> {
     }
 
     /// Runs until the input ends; the first output error stops the run.
+    ///
+    /// # Errors
+    /// As [`run_with`](Self::run_with) with a callback that always says [`Action::Stop`]:
+    /// the first error of the input or of any output ends the run.
     pub fn run<I: AsFd>(&mut self, input: I) -> Result<FanReport, FanError> {
         self.run_with(input, |_, _| Action::Stop)
     }
 
     /// Runs until the input ends or no output is left; `on_error(index, &error)` decides what
     /// a failed output means. Bytes already delivered to the others stay delivered.
+    ///
+    /// # Errors
+    /// A [`FanError`] holding the [`Error`], which output it belongs to
+    /// ([`FanError::output`]; `None` for the input) and what every output had received by
+    /// then ([`FanError::report`]). An output's error ends the run only when `on_error` says
+    /// [`Action::Stop`]; with [`Action::Detach`] it goes into that output's
+    /// [`OutputReport::error`] instead. The errors that matter:
+    /// * an output whose reader is gone: `EPIPE` (with `SIGPIPE` ignored, as Rust programs
+    ///   have it; [`watch_outputs`](Self::watch_outputs) reports it from `poll` while the
+    ///   input is idle) or `ECONNRESET` from a socket;
+    /// * a full output: `ENOSPC`, `EDQUOT`, `EFBIG`;
+    /// * reading the input failed (`EIO`, `ECONNRESET`, `EBADF`…), or a file input shrank
+    ///   below bytes already spliced from it ([`TRUNCATED`](crate::TRUNCATED));
+    /// * an output that refuses splice or tee (`EINVAL`, `ENOSYS`, `EOPNOTSUPP`) before its
+    ///   first byte is not an error: it gets its bytes by `write` instead. Running out of
+    ///   descriptors for the fan-out's own pipes (`EMFILE`, `ENFILE`) is not one either: the
+    ///   outputs concerned (all of them, for the input's pipe) get their bytes by `write`.
+    ///
+    /// `EINTR` is retried and `EAGAIN` on non-blocking descriptors waited out.
     pub fn run_with<I, E>(&mut self, input: I, mut on_error: E) -> Result<FanReport, FanError>
     where
         I: AsFd,

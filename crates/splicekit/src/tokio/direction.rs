@@ -6,7 +6,7 @@ use std::task::{ready, Context, Poll};
 
 use ::tokio::io::Interest;
 
-use super::{Path, SpliceStream};
+use super::{Path, SpliceRead, SpliceWrite};
 use crate::copy::{is_intr, refuses_splice};
 use crate::error::{Error, Op, Side};
 use crate::kind::FdKind;
@@ -120,8 +120,8 @@ impl Direction {
         w: &W,
     ) -> Poll<Result<u64, Error>>
     where
-        R: SpliceStream + ?Sized,
-        W: SpliceStream + ?Sized,
+        R: SpliceRead + ?Sized,
+        W: SpliceWrite + ?Sized,
     {
         for _ in 0..BUDGET {
             let mut progress = false;
@@ -167,14 +167,14 @@ impl Direction {
 
     /// Passes the EOF on: `shutdown(SHUT_WR)` on the sink. A peer that already went away
     /// (ENOTCONN) has nothing left to be told.
-    fn shutdown<W: SpliceStream + ?Sized>(&self, w: &W) -> Result<(), Error> {
-        match rustix::net::shutdown(w.as_fd(), rustix::net::Shutdown::Write) {
+    fn shutdown<W: SpliceWrite + ?Sized>(&self, w: &W) -> Result<(), Error> {
+        match rustix::net::shutdown(w.splice_fd(), rustix::net::Shutdown::Write) {
             Ok(()) | Err(rustix::io::Errno::NOTCONN) => Ok(()),
             Err(e) => Err(self.err(Op::Shutdown, Side::Output, e.into())),
         }
     }
 
-    fn poll_fill<R: SpliceStream + ?Sized>(
+    fn poll_fill<R: SpliceRead + ?Sized>(
         &mut self,
         cx: &mut Context<'_>,
         r: &R,
@@ -190,7 +190,7 @@ impl Direction {
                     let (want, pending) = (self.cap - self.pending, self.pending);
                     r.try_io(Interest::READABLE, || {
                         let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
-                        match sys::splice(r.as_fd(), None, p.writer(), None, want, flags) {
+                        match sys::splice(r.splice_fd(), None, p.writer(), None, want, flags) {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock && pending > 0 => {
                                 Ok(None)
                             }
@@ -199,7 +199,7 @@ impl Direction {
                     })
                 }
                 _ => {
-                    let (buf, fd) = (&mut self.buf[..], r.as_fd());
+                    let (buf, fd) = (&mut self.buf[..], r.splice_fd());
                     r.try_io(Interest::READABLE, || sys::read(fd, buf, None).map(Some))
                 }
             };
@@ -240,7 +240,7 @@ impl Direction {
         }
     }
 
-    fn poll_drain<W: SpliceStream + ?Sized>(
+    fn poll_drain<W: SpliceWrite + ?Sized>(
         &mut self,
         cx: &mut Context<'_>,
         w: &W,
@@ -252,11 +252,11 @@ impl Direction {
             let res = match &self.pipe {
                 Some(p) if self.path == Path::Splice => w.try_io(Interest::WRITABLE, || {
                     let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
-                    sys::splice(p.reader(), None, w.as_fd(), None, n, flags)
+                    sys::splice(p.reader(), None, w.splice_fd(), None, n, flags)
                 }),
                 _ => {
                     let data = &self.buf[self.start..self.start + n];
-                    w.try_io(Interest::WRITABLE, || sys::write(w.as_fd(), data, None))
+                    w.try_io(Interest::WRITABLE, || sys::write(w.splice_fd(), data, None))
                 }
             };
             match res {

@@ -49,13 +49,85 @@
 //! assert_eq!(back, "through two splices each way");
 //! # Ok(()) }
 //! ```
+//!
+//! # What it accepts
+//!
+//! [`copy`] reads from a [`SpliceRead`] and writes to a [`SpliceWrite`]; [`copy_bidirectional`]
+//! and [`relay`] take two [`SpliceStream`]s. The traits are sealed, implemented for:
+//!
+//! | type | read | write | both |
+//! |---|---|---|---|
+//! | [`TcpStream`], [`UnixStream`] | yes | yes | yes |
+//! | their owned halves ([`into_split`](TcpStream::into_split)): `tcp::OwnedReadHalf`, `unix::OwnedReadHalf` / `…OwnedWriteHalf` | read half | write half | — |
+//! | their borrowed halves ([`split`](TcpStream::split)): `tcp::ReadHalf`, `unix::ReadHalf` / `…WriteHalf` | read half | write half | — |
+//!
+//! A half reaches its whole stream through tokio's `AsRef` impls, so the relay sees the
+//! descriptor and the stream's readiness as with the stream itself. A read half can only be
+//! a source and a write half only a sink (anything else does not compile), so a half never
+//! touches the direction its sibling owns: the other half stays free for ordinary tokio
+//! code, or for a second `copy` the other way (one task per direction).
+//!
+//! ```compile_fail
+//! # async fn f(a: tokio::net::TcpStream, b: tokio::net::TcpStream) {
+//! let (mut a_read, _) = a.into_split();
+//! let (mut b_read, _) = b.into_split();
+//! // A read half as the sink: SpliceWrite is not implemented for it.
+//! splicekit::tokio::copy(&mut a_read, &mut b_read).await;
+//! # }
+//! ```
+//!
+//! Why not more:
+//!
+//! * **Anything `AsyncRead`/`AsyncWrite`** — the trait gives bytes, not a descriptor, and a
+//!   type with a descriptor may still hold bytes in user space (a `BufReader`'s buffer, a TLS
+//!   stream's decrypted records, a codec's frames). Splicing the descriptor would skip those
+//!   bytes or send ciphertext; only types whose bytes all live in the kernel qualify.
+//! * **`tokio::process` pipes** (`ChildStdin`, `ChildStdout`, `ChildStderr`) — they implement
+//!   `AsFd` and are registered with tokio's reactor, but tokio does not expose their readiness
+//!   (no `poll_read_ready`/`try_io`), and the descriptor cannot be registered a second time
+//!   (in an `AsyncFd`) while tokio holds it. Without readiness the relay could only spin or
+//!   block a runtime thread. What works: take the descriptor out with `into_owned_fd()` (tokio
+//!   puts it back in blocking mode) and run the blocking engine, [`crate::copy()`], under
+//!   `tokio::task::spawn_blocking`; it splices pipe ↔ socket directly.
+//! * **`tokio::fs::File`** — not driven by the reactor at all (its I/O runs on the blocking
+//!   pool); use [`crate::copy()`] under `spawn_blocking` likewise.
+//! * **`UdpSocket`, `UnixDatagram`** — a splice shorter than a datagram drops the rest of it
+//!   (kernel-facts F18); datagrams need one `recv`/`send` each.
+//! * **`tokio::io::unix::AsyncFd`** — it does expose readiness, so it could be supported for
+//!   pipes and stream sockets in non-blocking mode; it is not yet (a descriptor in blocking
+//!   mode would block the runtime thread, and a pipe sink has no `shutdown` to pass EOF on).
+//!
+//! # Differences from `tokio::io::copy`
+//!
+//! [`copy`] is meant as a drop-in for `tokio::io::copy` between sockets, with these
+//! differences:
+//!
+//! * **EOF shuts the writer down.** When `reader` ends, [`copy`] calls `shutdown(SHUT_WR)` on
+//!   `writer`'s socket (a peer that already left, `ENOTCONN`, is not an error), so the peer
+//!   reads EOF — as [`copy_bidirectional`] does for each direction, and as a relay must.
+//!   `tokio::io::copy` only flushes the writer and leaves it open. After [`copy`] nothing more
+//!   can be written to that socket (through any handle); its read direction is untouched, so
+//!   a write half's sibling read half goes on working. This holds for an empty source too.
+//! * **More bytes in flight.** Each call holds up to a pipe's capacity (1 MiB by default,
+//!   [`Options::pipe_size`]) in the kernel instead of tokio's 8 KiB user-space buffer; the
+//!   pipe comes from a pool and goes back when empty.
+//! * **Errors and cancellation.** On error, and when the future is dropped before it
+//!   finishes, the bytes already taken from `reader` but not yet written (in the pipe) are
+//!   lost, as with tokio's buffer; a pipe that still holds bytes is closed rather than pooled,
+//!   and `writer` is not shut down. [`copy`]'s error is an `io::Error` converted from a
+//!   [`crate::Error`] (operation, side, bytes delivered); [`copy_with`] returns the
+//!   [`crate::Error`] itself.
+//! * **Types.** Only the socket types above, not any `AsyncRead`/`AsyncWrite`.
+//! * **Scheduling.** A direction makes up to 32 steps in a row, then yields to the executor;
+//!   tokio's copy uses tokio's cooperative budget instead.
+//! * **SIGPIPE** must stay ignored (see above).
 
 mod direction;
 
 use std::fmt;
 use std::future::{poll_fn, Future as _};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -69,45 +141,141 @@ use crate::error::{Error, Op, Side};
 use crate::kind::{FdKind, SocketKind};
 use crate::pipe::PipePool;
 
-/// A tokio socket the relay can splice: [`TcpStream`] and [`UnixStream`].
+/// A tokio socket, or one half of one, whose descriptor the relay may splice (sealed).
 ///
-/// Sealed: the relay needs the socket's descriptor and tokio's readiness for it.
-pub trait SpliceStream: AsFd + sealed::Sealed {
+/// The relay needs three things tokio's own types give it and arbitrary I/O objects do not:
+/// the descriptor, the reactor's readiness for it (`poll_read_ready`/`poll_write_ready`),
+/// and `try_io`, which clears that readiness when a call says `EAGAIN`. See the
+/// [module docs](self#what-it-accepts) for the types that implement it and why others
+/// cannot.
+pub trait SpliceFd: sealed::Sealed {
     /// The kind named in errors.
     fn kind(&self) -> FdKind;
+    /// The socket's descriptor, for `splice(2)` and `shutdown(2)`.
+    fn splice_fd(&self) -> BorrowedFd<'_>;
     /// Waits (registering `cx`) until tokio believes the socket ready for `interest`.
+    ///
+    /// # Errors
+    /// The reactor's error for the socket (tokio reports a driver that has shut down).
     fn poll_ready(&self, cx: &mut Context<'_>, interest: Interest) -> Poll<io::Result<()>>;
     /// Runs `f` (a system call on the socket); a `WouldBlock` it returns clears the readiness.
+    ///
+    /// # Errors
+    /// What `f` returns; `WouldBlock` also when tokio does not consider the socket ready.
     fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
 }
 
+/// A [`SpliceFd`] the relay may read from: [`TcpStream`], [`UnixStream`] and their read
+/// halves (owned or borrowed).
+pub trait SpliceRead: SpliceFd {}
+
+/// A [`SpliceFd`] the relay may write to — and shut down when the source ends:
+/// [`TcpStream`], [`UnixStream`] and their write halves (owned or borrowed).
+pub trait SpliceWrite: SpliceFd {}
+
+/// A whole socket, both directions: what [`copy_bidirectional`] and [`relay`] take.
+/// [`TcpStream`] and [`UnixStream`].
+pub trait SpliceStream: SpliceRead + SpliceWrite + AsFd {}
+
+impl<T: SpliceRead + SpliceWrite + AsFd + ?Sized> SpliceStream for T {}
+
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for tokio::net::TcpStream {}
-    impl Sealed for tokio::net::UnixStream {}
 }
 
-macro_rules! splice_stream {
-    ($t:ty, $kind:expr) => {
-        impl SpliceStream for $t {
+/// Implements [`SpliceFd`] and the direction traits for `$t`: a tokio socket type, or a half
+/// of one, which reaches its whole `$stream` as `$get` (its readiness is the stream's).
+macro_rules! splice_fd {
+    ($t:ty, $stream:ty, |$s:ident| $get:expr, $kind:expr, $($dir:ident),+) => {
+        impl sealed::Sealed for $t {}
+        impl SpliceFd for $t {
             fn kind(&self) -> FdKind {
                 FdKind::Socket($kind)
             }
+            fn splice_fd(&self) -> BorrowedFd<'_> {
+                let $s = self;
+                let stream: &$stream = $get;
+                stream.as_fd()
+            }
             fn poll_ready(&self, cx: &mut Context<'_>, i: Interest) -> Poll<io::Result<()>> {
+                let $s = self;
+                let stream: &$stream = $get;
                 if i.is_readable() {
-                    self.poll_read_ready(cx)
+                    stream.poll_read_ready(cx)
                 } else {
-                    self.poll_write_ready(cx)
+                    stream.poll_write_ready(cx)
                 }
             }
             fn try_io<R>(&self, i: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
-                <$t>::try_io(self, i, f)
+                let $s = self;
+                let stream: &$stream = $get;
+                stream.try_io(i, f)
             }
         }
+        $(impl $dir for $t {})+
     };
 }
-splice_stream!(TcpStream, SocketKind::Tcp);
-splice_stream!(UnixStream, SocketKind::UnixStream);
+
+use ::tokio::net::{tcp, unix};
+use SocketKind::{Tcp, UnixStream as Unix};
+splice_fd!(TcpStream, TcpStream, |s| s, Tcp, SpliceRead, SpliceWrite);
+splice_fd!(UnixStream, UnixStream, |s| s, Unix, SpliceRead, SpliceWrite);
+splice_fd!(
+    tcp::OwnedReadHalf,
+    TcpStream,
+    |s| s.as_ref(),
+    Tcp,
+    SpliceRead
+);
+splice_fd!(
+    tcp::OwnedWriteHalf,
+    TcpStream,
+    |s| s.as_ref(),
+    Tcp,
+    SpliceWrite
+);
+splice_fd!(
+    tcp::ReadHalf<'_>,
+    TcpStream,
+    |s| s.as_ref(),
+    Tcp,
+    SpliceRead
+);
+splice_fd!(
+    tcp::WriteHalf<'_>,
+    TcpStream,
+    |s| s.as_ref(),
+    Tcp,
+    SpliceWrite
+);
+splice_fd!(
+    unix::OwnedReadHalf,
+    UnixStream,
+    |s| s.as_ref(),
+    Unix,
+    SpliceRead
+);
+splice_fd!(
+    unix::OwnedWriteHalf,
+    UnixStream,
+    |s| s.as_ref(),
+    Unix,
+    SpliceWrite
+);
+splice_fd!(
+    unix::ReadHalf<'_>,
+    UnixStream,
+    |s| s.as_ref(),
+    Unix,
+    SpliceRead
+);
+splice_fd!(
+    unix::WriteHalf<'_>,
+    UnixStream,
+    |s| s.as_ref(),
+    Unix,
+    SpliceWrite
+);
 
 /// How a direction moved its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +296,22 @@ impl fmt::Display for Path {
 }
 
 /// Settings for [`relay`] and [`copy_with`].
+///
+/// ```
+/// use std::time::Duration;
+/// use splicekit::tokio::Options;
+/// // A relay for many idle connections: small pipes, a pool of its own, a timeout.
+/// static POOL: splicekit::PipePool = splicekit::PipePool::new(256);
+/// let opts = Options {
+///     pipe_size: 64 << 10,
+///     pool: &POOL,
+///     idle_timeout: Some(Duration::from_secs(60)),
+/// };
+/// # let _ = opts;
+/// let defaults = Options::default();
+/// assert_eq!(defaults.pipe_size, 1 << 20);
+/// assert_eq!(defaults.idle_timeout, None);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The broker pipe size asked per direction (default 1 MiB; the kernel may grant less).
@@ -199,14 +383,40 @@ impl From<RelayError> for io::Error {
     }
 }
 
-/// Copies from `reader` until it ends, into `writer`, then shuts down `writer`'s write half
-/// (as a relay passes an EOF on). Returns the bytes copied; tokio's `io::copy` for sockets.
+/// Copies from `reader` until it ends, into `writer`, then shuts down `writer`'s write
+/// direction (as a relay passes an EOF on). Returns the bytes copied. `tokio::io::copy` for
+/// sockets, except for the shutdown and the other [differences](self#differences-from-tokioiocopy).
 ///
-/// On error the bytes already in the broker pipe are dropped with it.
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use tokio::net::UnixStream;
+/// let (mut feed, src) = UnixStream::pair()?;
+/// let (dst, mut sink) = UnixStream::pair()?;
+/// let (mut src_read, _src_write) = src.into_split();
+/// let (mut dst_read, mut dst_write) = dst.into_split();
+/// feed.write_all(b"request").await?;
+/// feed.shutdown().await?;
+/// let n = splicekit::tokio::copy(&mut src_read, &mut dst_write).await?;
+/// assert_eq!(n, 7);
+/// let mut got = Vec::new();
+/// sink.read_to_end(&mut got).await?; // EOF: `copy` shut `dst` down for writing
+/// assert_eq!(got, b"request");
+/// sink.write_all(b"reply").await?; // the other direction still works
+/// let mut reply = [0; 5];
+/// dst_read.read_exact(&mut reply).await?;
+/// assert_eq!(&reply, b"reply");
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// As [`copy_with`], converted into an `io::Error` (`From<Error> for io::Error`). The bytes
+/// already taken from `reader` but not yet written are lost.
 pub async fn copy<R, W>(reader: &mut R, writer: &mut W) -> io::Result<u64>
 where
-    R: SpliceStream + ?Sized,
-    W: SpliceStream + ?Sized,
+    R: SpliceRead + ?Sized,
+    W: SpliceWrite + ?Sized,
 {
     copy_with(reader, writer, &Options::default())
         .await
@@ -214,10 +424,24 @@ where
 }
 
 /// [`copy`] with [`Options`]; errors keep their context.
+///
+/// # Errors
+/// An [`Error`] with the operation ([`Op::Splice`], or [`Op::Read`]/[`Op::Write`] on the
+/// buffered path), the [`Side`] that failed and the bytes that reached `writer`
+/// ([`Error::bytes_moved`]):
+/// * `ECONNRESET` (reading) or `EPIPE` (writing) when a peer resets or has gone;
+/// * `ETIMEDOUT`, `EHOSTUNREACH` and the like from TCP;
+/// * `EMFILE`/`ENFILE` is not among them: without a pipe a direction copies through a
+///   buffer ([`Path::Copy`]), as it does when the kernel refuses splice for the pair
+///   (`EINVAL`, `ENOSYS`, `EOPNOTSUPP` before the first byte);
+/// * [`Op::Shutdown`]: passing the EOF on with `shutdown(2)` failed (`ENOTCONN`, a peer
+///   already gone, is not an error).
+///
+/// `EINTR` is retried and `EAGAIN` waited out on the reactor.
 pub async fn copy_with<R, W>(reader: &R, writer: &W, opts: &Options) -> Result<u64, Error>
 where
-    R: SpliceStream + ?Sized,
-    W: SpliceStream + ?Sized,
+    R: SpliceRead + ?Sized,
+    W: SpliceWrite + ?Sized,
 {
     let mut d = Direction::new(opts.pool, opts.pipe_size, reader.kind(), writer.kind());
     poll_fn(|cx| d.poll_copy(cx, reader, writer)).await
@@ -227,6 +451,10 @@ where
 /// `tokio::io::copy_bidirectional`: an EOF read from one side shuts down the write half of
 /// the other, and the call returns `(a → b, b → a)` byte counts once both directions are
 /// done. The first error ends both directions (bytes in flight are dropped).
+///
+/// # Errors
+/// As [`relay`], converted into an `io::Error` (`From<RelayError> for io::Error`; which
+/// socket failed is not kept, [`relay`] keeps it).
 pub async fn copy_bidirectional<A, B>(a: &mut A, b: &mut B) -> io::Result<(u64, u64)>
 where
     A: SpliceStream + ?Sized,
@@ -240,6 +468,11 @@ where
 
 /// [`copy_bidirectional`] with [`Options`] (pipe size, pool, idle timeout) and a report that
 /// says how each direction moved and, on error, which socket failed after how many bytes.
+///
+/// # Errors
+/// A [`RelayError`]: the first error of either direction ([`RelayError::on_a`] tells which
+/// socket), with what both directions had delivered. The errors of [`copy_with`], and
+/// [`Op::Idle`] (kind `TimedOut`) when [`Options::idle_timeout`] passes with no byte moved.
 pub async fn relay<A, B>(a: &A, b: &B, opts: &Options) -> Result<RelayReport, RelayError>
 where
     A: SpliceStream + ?Sized,
@@ -252,6 +485,9 @@ where
 /// an [`Op::Stop`] error holding the `io::Error` `stop` gave and what both directions had
 /// delivered by then ([`RelayError::a_to_b`] is `true`). Bytes in flight are dropped; the
 /// sockets are left as they are, for the caller to close (or reset).
+///
+/// # Errors
+/// As [`relay`], and [`Op::Stop`] when `stop` completes first.
 pub async fn relay_until<A, B, S>(
     a: &A,
     b: &B,

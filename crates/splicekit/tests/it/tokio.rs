@@ -1,11 +1,14 @@
-//! `splicekit::tokio` on real loopback TCP and Unix sockets: every byte checked by hash, EOF
-//! passed on as a half-close, errors reported with their side, pipes returned clean.
+//! `splicekit::tokio` on real loopback TCP and Unix sockets and their split halves: every byte
+//! checked by hash, EOF passed on as a half-close, errors reported with their side, pipes
+//! returned clean.
 
 use std::time::{Duration, Instant};
 
-use splicekit::tokio::{copy, copy_bidirectional, relay, relay_until, Options, Path, SpliceStream};
+use splicekit::tokio::{
+    copy, copy_bidirectional, relay, relay_until, Options, Path, SpliceRead, SpliceWrite,
+};
 use splicekit::{Op, PipePool};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 
 use crate::util::{data, sha, SIZES};
@@ -37,7 +40,7 @@ fn sizes() -> Vec<usize> {
 }
 
 /// `copy` from a socket to a socket: `feed` → `src` (copy) `dst` → `sink`.
-async fn check_copy<R: SpliceStream, W: SpliceStream>(
+async fn check_copy<R: SpliceRead, W: SpliceWrite>(
     feed: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
     mut src: R,
     mut dst: W,
@@ -67,6 +70,105 @@ async fn copy_moves_every_size_between_tcp_and_unix_sockets() {
         check_copy(f, s, d, k, n).await;
         let ((f, s), (d, k)) = (UnixStream::pair().unwrap(), UnixStream::pair().unwrap());
         check_copy(f, s, d, k, n).await;
+    }
+}
+
+/// `feed` → (`src` read half) `copy` (`dst` write half) → `sink`, `n` bytes checked by hash.
+/// The halves left over keep working: after the copy the sink answers on the same connection,
+/// and `dst`'s read half gets the answer (only the write direction was shut down).
+async fn halves<R, RW, DR, W, SR, SW>(
+    feed: impl AsyncWrite + Unpin + Send + 'static,
+    (mut src, src_w): (R, RW),
+    (dst_r, mut dst): (DR, W),
+    (sink_r, mut sink_w): (SR, SW),
+    n: usize,
+    what: &str,
+) where
+    R: SpliceRead,
+    W: SpliceWrite,
+    DR: AsyncRead + Unpin,
+    SR: AsyncRead + Unpin,
+    SW: AsyncWrite + Unpin,
+{
+    let input = data(n);
+    let want = sha(&input);
+    let w = tokio::spawn(send(feed, input));
+    let (moved, got) = tokio::join!(copy(&mut src, &mut dst), recv(sink_r));
+    let moved = moved.unwrap();
+    w.await.unwrap();
+    assert_eq!(moved, n as u64, "{what}, {n} bytes");
+    assert_eq!(sha(&got), want, "{what}, {n} bytes");
+    sink_w.write_all(b"answer").await.unwrap();
+    sink_w.shutdown().await.unwrap();
+    assert_eq!(recv(dst_r).await, b"answer", "{what}, {n} bytes");
+    drop(src_w);
+}
+
+/// The sizes the split halves are checked at: empty, one byte, a page, past a pipe's default
+/// 64 KiB, and a few MiB.
+const HALF_SIZES: [usize; 5] = [0, 1, 4096, 65537, (3 << 20) + 1];
+
+/// `copy` from the owned read half of one socket into the owned write half of another, TCP
+/// and Unix in every pairing, as `into_split` gives them.
+#[tokio::test]
+async fn copy_takes_owned_read_and_write_halves() {
+    for n in HALF_SIZES {
+        let ((feed, src), (dst, sink)) = (tcp_pair().await, tcp_pair().await);
+        let (src, dst, sink) = (src.into_split(), dst.into_split(), sink.into_split());
+        halves(feed, src, dst, sink, n, "tcp -> tcp").await;
+        let ((feed, src), (dst, sink)) = (UnixStream::pair().unwrap(), tcp_pair().await);
+        let (src, dst, sink) = (src.into_split(), dst.into_split(), sink.into_split());
+        halves(feed, src, dst, sink, n, "unix -> tcp").await;
+        let ((feed, src), (dst, sink)) = (tcp_pair().await, UnixStream::pair().unwrap());
+        let (src, dst, sink) = (src.into_split(), dst.into_split(), sink.into_split());
+        halves(feed, src, dst, sink, n, "tcp -> unix").await;
+        let ((feed, src), (dst, sink)) = (UnixStream::pair().unwrap(), UnixStream::pair().unwrap());
+        let (src, dst, sink) = (src.into_split(), dst.into_split(), sink.into_split());
+        halves(feed, src, dst, sink, n, "unix -> unix").await;
+    }
+}
+
+/// The borrowed halves of `split()`, TCP and Unix.
+#[tokio::test]
+async fn copy_takes_borrowed_read_and_write_halves() {
+    for n in HALF_SIZES {
+        let ((feed, mut src), (mut dst, mut sink)) = (tcp_pair().await, tcp_pair().await);
+        let (src, dst, sink) = (src.split(), dst.split(), sink.split());
+        halves(feed, src, dst, sink, n, "tcp -> tcp").await;
+        let ((feed, mut src), (mut dst, mut sink)) =
+            (UnixStream::pair().unwrap(), UnixStream::pair().unwrap());
+        let (src, dst, sink) = (src.split(), dst.split(), sink.split());
+        halves(feed, src, dst, sink, n, "unix -> unix").await;
+    }
+}
+
+/// Two `copy` calls on the owned halves of two connections, one per direction and each on
+/// its own task, relay both ways at once: the usual use of `into_split`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_copies_on_owned_halves_relay_both_ways() {
+    for (i, &up) in HALF_SIZES.iter().enumerate() {
+        let down = HALF_SIZES[(i + 2) % HALF_SIZES.len()];
+        let ((client, a), (b, server)) = (tcp_pair().await, tcp_pair().await);
+        let ((mut a_r, mut a_w), (mut b_r, mut b_w)) = (a.into_split(), b.into_split());
+        let ab = tokio::spawn(async move { copy(&mut a_r, &mut b_w).await });
+        let ba = tokio::spawn(async move { copy(&mut b_r, &mut a_w).await });
+        let (cr, cw) = client.into_split();
+        let (sr, sw) = server.into_split();
+        let (up_data, mut down_data) = (data(up), data(down));
+        down_data.reverse();
+        let (up_sha, down_sha) = (sha(&up_data), sha(&down_data));
+        let tasks = (
+            tokio::spawn(send(cw, up_data)),
+            tokio::spawn(send(sw, down_data)),
+            tokio::spawn(recv(sr)),
+            tokio::spawn(recv(cr)),
+        );
+        assert_eq!(ab.await.unwrap().unwrap(), up as u64);
+        assert_eq!(ba.await.unwrap().unwrap(), down as u64);
+        assert_eq!(sha(&tasks.2.await.unwrap()), up_sha, "up {up}");
+        assert_eq!(sha(&tasks.3.await.unwrap()), down_sha, "down {down}");
+        tasks.0.await.unwrap();
+        tasks.1.await.unwrap();
     }
 }
 
