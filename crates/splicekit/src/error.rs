@@ -37,6 +37,8 @@ pub enum Op {
     Stop,
     /// A check made by the engine itself (a promised length not delivered, same file in and out).
     Check,
+    /// `mmap(2)`/`madvise(2)` while mapping pages to vmsplice ([`crate::VmspliceWriter::page`]).
+    Mmap,
 }
 
 impl Op {
@@ -57,6 +59,7 @@ impl Op {
             Op::Idle => "idle timeout",
             Op::Stop => "stop",
             Op::Check => "copy",
+            Op::Mmap => "mmap",
         }
     }
 }

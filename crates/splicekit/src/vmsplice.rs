@@ -222,12 +222,33 @@ impl<P: AsFd> VmspliceWriter<P> {
     /// any (its bytes zero), else a new 1 MiB (base pages) or 2 MiB (huge pages) buffer.
     ///
     /// # Errors
-    /// As [`PageBuf::new`]: `ENOMEM` when no memory can be mapped.
-    pub fn page(&mut self, size: PageSize) -> io::Result<PageBuf> {
+    /// As [`PageBuf::new`] (`ENOMEM` when no memory can be mapped), as an [`Error`] with
+    /// [`Op::Mmap`] and the pipe as the sink — the type the writer's other calls return, so
+    /// one `?` serves them all:
+    ///
+    /// ```
+    /// use splicekit::{PageSize, VmspliceWriter};
+    /// fn greet(w: &mut VmspliceWriter<std::os::fd::OwnedFd>) -> splicekit::Result<()> {
+    ///     let mut page = w.page(PageSize::Base)?;
+    ///     page.truncate(3);
+    ///     page.copy_from_slice(b"hi\n");
+    ///     w.send(page)
+    /// }
+    /// let (r, w) = splicekit::Pipe::new()?.into_ends();
+    /// greet(&mut VmspliceWriter::new(w)?)?;
+    /// let mut got = [0; 3];
+    /// splicekit::sys::read(&r, &mut got, None)?;
+    /// assert_eq!(&got, b"hi\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn page(&mut self, size: PageSize) -> Result<PageBuf> {
         if let Some(i) = self.spare.iter().position(|b| b.page_size() == size) {
             return Ok(self.spare.swap_remove(i));
         }
-        PageBuf::new(1 << 20, size)
+        PageBuf::new(1 << 20, size).map_err(|e| {
+            let pipe = FdKind::of(self.pipe.as_fd()).unwrap_or(FdKind::Other);
+            Error::new(Op::Mmap, FdKind::Other, pipe, Side::Input, 0, e)
+        })
     }
 
     /// Bytes queued in the pipe so far.
@@ -504,7 +525,10 @@ impl<P: AsFd> io::Write for VmspliceWriter<P> {
         }
         let (mut page, used) = match self.staging.take() {
             Some(s) => s,
-            None => (self.page(self.staging_size)?, 0),
+            None => (
+                self.page(self.staging_size).map_err(Error::into_io_error)?,
+                0,
+            ),
         };
         let n = buf.len().min(page.len() - used);
         page[used..used + n].copy_from_slice(&buf[..n]);
