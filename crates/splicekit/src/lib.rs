@@ -40,12 +40,15 @@
 //!   sockets through pooled broker pipes, waiting on readiness only after `EAGAIN`.
 //!
 //! Where the docs say `kernel-facts F13` (or another tag), the kernel behaviour they rely on
-//! is written up, with how it was observed, in `docs/kernel-facts.md` of the repository.
+//! is written up, with how it was observed, in [`kernel_facts`] (part of these docs).
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod copy;
 mod error;
+pub mod kernel_facts {
+    #![doc = include_str!("../kernel-facts.md")]
+}
 mod kind;
 mod pipe;
 mod ready;
