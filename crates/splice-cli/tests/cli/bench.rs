@@ -117,6 +117,18 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
             "the spin rows' labels"
         );
     }
+    // Rendered once by a real SVG renderer (rsvg-convert, which .ci/run installs).
+    if have("rsvg-convert", "an SVG renderer for the plot") {
+        let o = sh(
+            "rsvg-convert -o b.png b.svg && head -c 8 b.png | od -An -c",
+            d.path(),
+        );
+        assert!(o.status.success(), "{o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("P   N   G"),
+            "{o:?}"
+        );
+    }
     // A bar per row, plus the legend's three swatches.
     assert_eq!(
         svg.matches("<rect x=").count(),
