@@ -37,7 +37,7 @@
 //! * [`VmspliceWriter`], [`PageBuf`], [`FrozenPages`] — `vmsplice(2)` made safe: buffers go
 //!   to the pipe by value and come back only as fresh pages ([`vmsplice`] module docs).
 //! * `uring` (feature `io-uring`) — splice and tee through io_uring on a ring that owns its
-//!   submissions.
+//!   submissions; [`CopyOptions::backend`] = [`Backend::Uring`] runs the engine's splices there.
 //! * `tokio` (feature `tokio`) — `copy` and `copy_bidirectional` for tokio TCP and Unix
 //!   sockets through pooled broker pipes, waiting on readiness only after `EAGAIN`.
 //!
@@ -59,7 +59,8 @@ pub mod uring;
 pub mod vmsplice;
 
 pub use copy::{
-    check_holds, copy, copy_with, settle, CopyOptions, CopyReport, FilePages, Strategy, TRUNCATED,
+    check_holds, copy, copy_with, settle, Backend, CopyOptions, CopyReport, FilePages, Strategy,
+    TRUNCATED,
 };
 pub use error::{Error, Op, Result, Side};
 pub use kind::{FdInfo, FdKind, SocketKind};

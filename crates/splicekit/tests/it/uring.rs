@@ -1,12 +1,16 @@
-//! `splicekit::uring` (feature `io-uring`): the ring's own calls.
+//! The io_uring backend (feature `io-uring`): the ring's own calls, the matrix's descriptor
+//! pairs through `Backend::Uring` checked by hash and against the blocking path's report, and
+//! the fallback when `io_uring_setup` fails (strace fault injection).
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
 
-use splicekit::uring::{Ring, SpliceOp};
-use splicekit::SpliceFlags;
+use splicekit::uring::{engine_completions, Ring, SpliceOp};
+use splicekit::{copy_with, Backend, CopyOptions, CopyReport, FilePages, SpliceFlags, Strategy};
 
+use crate::matrix::{collect, sink, source, Dst, Src};
 use crate::util::*;
 
 /// A ring, or `None` after saying why this machine has none.
@@ -129,4 +133,179 @@ fn ring_refuses_offsets_beyond_i64() {
     let e = ring.splice(op).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     assert!(!ring.is_broken());
+}
+
+/// One cell through `backend`: the bytes that arrive, hashed, and the report.
+fn cell(src: Src, dst: Dst, n: usize, mode: FilePages, backend: Backend) -> CopyReport {
+    let what = format!("{src:?} -> {dst:?}, {n} bytes, {mode:?}, {backend:?}");
+    let s = source(src, n);
+    let (out, c) = sink(dst, n);
+    let opts = CopyOptions {
+        len: s.len,
+        file_pages: mode,
+        backend,
+        ..CopyOptions::zero_copy()
+    };
+    let report = copy_with(&s.fd, &out, &opts).unwrap_or_else(|e| panic!("{what}: {e}"));
+    drop(out);
+    if let Some(t) = s.feeder {
+        t.join().unwrap();
+    }
+    let want = s.expect.unwrap();
+    assert_eq!(report.bytes, want.len() as u64, "{what}: bytes reported");
+    if let Some(got) = collect(c) {
+        assert_eq!(sha(&got), sha(&want), "{what}: content");
+    }
+    report
+}
+
+const SINKS: [Dst; 8] = [
+    Dst::Ext4,
+    Dst::Tmpfs,
+    Dst::Pipe,
+    Dst::PipeNb,
+    Dst::Tcp,
+    Dst::TcpNb,
+    Dst::UnixStream,
+    Dst::DevNull,
+];
+
+/// Every sink at every size through the ring: the same bytes, and the report the blocking
+/// path gives for the same cell (its system-call count aside: short transfers vary by run).
+fn uring_row(src: Src) {
+    let have_ring = Ring::new(4).is_ok();
+    for dst in SINKS {
+        for n in SIZES.into_iter().chain([3 << 20 | 1]) {
+            for mode in [FilePages::Share, FilePages::Settle] {
+                let before = engine_completions();
+                let u = cell(src, dst, n, mode, Backend::Uring);
+                let ran = engine_completions() - before;
+                let b = cell(src, dst, n, mode, Backend::Blocking);
+                let what = format!("{src:?} -> {dst:?}, {n} bytes, {mode:?}");
+                let key = |r: CopyReport| (r.bytes, r.strategy, r.fallbacks, r.copied_tail);
+                assert_eq!(key(u), key(b), "{what}: uring vs blocking report");
+                let spliced = matches!(u.strategy, Strategy::Splice | Strategy::SpliceBroker);
+                if have_ring && spliced && n > 0 {
+                    assert!(ran > 0, "{what}: the ring ran no operation");
+                }
+            }
+        }
+    }
+    if !have_ring {
+        skip(format!(
+            "{src:?} row: no io_uring here, the blocking fallback ran"
+        ));
+    }
+}
+
+#[test]
+fn uring_ext4_file_to_every_sink() {
+    uring_row(Src::Ext4);
+}
+#[test]
+fn uring_tmpfs_file_to_every_sink() {
+    uring_row(Src::Tmpfs);
+}
+#[test]
+fn uring_pipe_to_every_sink() {
+    uring_row(Src::Pipe);
+}
+#[test]
+fn uring_nonblocking_pipe_to_every_sink() {
+    uring_row(Src::PipeNb);
+}
+#[test]
+fn uring_tcp_to_every_sink() {
+    uring_row(Src::Tcp);
+}
+#[test]
+fn uring_nonblocking_tcp_to_every_sink() {
+    uring_row(Src::TcpNb);
+}
+#[test]
+fn uring_unix_stream_to_every_sink() {
+    uring_row(Src::UnixStream);
+}
+#[test]
+fn uring_dev_zero_to_every_sink() {
+    uring_row(Src::DevZero);
+}
+
+/// File → a private pipe → the report; and the stdin pipe → a file: what the child run of
+/// the fault test copies. Returns the engine's completions on this thread.
+fn child_copies(dir: &std::path::Path) -> u64 {
+    let opts = CopyOptions {
+        file_pages: FilePages::Share,
+        backend: Backend::Uring,
+        ..CopyOptions::zero_copy()
+    };
+    let src = File::open(dir.join("src")).unwrap();
+    let (w, reader) = drained_pipe(false);
+    let r = copy_with(&src, &w, &opts).unwrap();
+    assert_eq!(r.strategy, Strategy::SpliceBroker);
+    drop(w);
+    std::fs::write(dir.join("out-broker"), reader.join().unwrap()).unwrap();
+    let out = File::create(dir.join("out-direct")).unwrap();
+    let r = copy_with(std::io::stdin(), &out, &opts).unwrap();
+    assert_eq!(r.strategy, Strategy::Splice);
+    engine_completions()
+}
+
+/// `io_uring_setup` fails (strace injects `ENOSYS`): both copies still deliver every byte, by
+/// blocking splice. Without the fault, the same run goes through the ring.
+#[test]
+fn uring_setup_refused_falls_back_without_losing_a_byte() {
+    const CHILD: &str = "SPLICEKIT_URING_CHILD";
+    if let Some(dir) = std::env::var_os(CHILD) {
+        let n = child_copies(dir.as_ref());
+        std::fs::write(std::path::Path::new(&dir).join("ops"), n.to_string()).unwrap();
+        return;
+    }
+    let have_strace = Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_strace {
+        skip("strace is not available or cannot trace here");
+        return;
+    }
+    let content = data((3 << 20) + 4097);
+    let exe = std::env::current_exe().unwrap();
+    let me = "uring::uring_setup_refused_falls_back_without_losing_a_byte";
+    for inject in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("src"), &content).unwrap();
+        let mut c = if inject {
+            let mut c = Command::new("strace");
+            let fault = ["-f", "-o", "/dev/null", "-e"];
+            c.args(fault)
+                .arg("inject=io_uring_setup:error=ENOSYS")
+                .arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        c.args([me, "--exact", "--nocapture", "--test-threads=1"]);
+        c.env(CHILD, dir.path()).stdin(Stdio::piped());
+        let mut child = c.stdout(Stdio::null()).spawn().unwrap();
+        let feed = writer_thread(child.stdin.take().unwrap(), content.clone());
+        let status = child.wait().unwrap();
+        feed.join().unwrap();
+        assert!(status.success(), "inject={inject}: child failed");
+        for out in ["out-broker", "out-direct"] {
+            let got = std::fs::read(dir.path().join(out)).unwrap();
+            assert_eq!(sha(&got), sha(&content), "inject={inject}: {out}");
+        }
+        let ops: u64 = std::fs::read_to_string(dir.path().join("ops"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        if inject {
+            assert_eq!(ops, 0, "io_uring_setup failed, yet the ring ran");
+        } else if Ring::new(2).is_ok() {
+            assert!(ops > 0, "the ring was available, yet nothing ran on it");
+        } else {
+            skip("io_uring unavailable here: the run without the fault fell back too");
+        }
+    }
 }
