@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use splicekit::{copy_with, CopyOptions, PageSize, Strategy};
+use splicekit::{copy_with, Backend, CopyOptions, PageSize, Strategy};
 
 use super::gen::produce::{self, Content, How, Tuning};
 
@@ -127,6 +127,14 @@ fn methods(case: Case) -> Vec<Method> {
         ];
     }
     let mut m = vec![Method::ReadWrite, Method::StdCopy, Method::Splicekit];
+    if matches!(case, Case::FileToPipe | Case::PipeToPipe | Case::TcpToTcp) {
+        // The same plan, its splices submitted through io_uring (linked hops for the broker).
+        let uring = CopyOptions {
+            backend: Backend::Uring,
+            ..CopyOptions::zero_copy()
+        };
+        m.push(Method::Forced("splicekit::copy, io_uring", uring));
+    }
     let forced = |name, s: Vec<Strategy>, chunk| {
         Method::Forced(
             name,
@@ -358,6 +366,7 @@ fn measure(
 ) -> std::io::Result<Sample> {
     let e = cases::setup(case, data, size, dir, run)?;
     let (src, dst) = cases::ends(&e);
+    let w0 = ring_worker_cpu();
     let t0 = Instant::now();
     let c0 = thread_cpu();
     let (strategy, syscalls) = match m {
@@ -396,9 +405,10 @@ fn measure(
     };
     let cpu = thread_cpu() - c0;
     let delivered = e.finish();
+    let wall = t0.elapsed();
     Ok(Sample {
-        wall: t0.elapsed(),
-        cpu,
+        wall,
+        cpu: cpu + ring_worker_cpu().saturating_sub(w0),
         delivered,
         strategy,
         syscalls,
@@ -518,6 +528,24 @@ fn tee_read_write(
             }
         }
     }
+}
+
+/// CPU time so far of this process's io_uring worker threads (`iou-wrk-*`), which run a
+/// ring's splices: counted with the copying thread's, or a ring's work would look free. Read
+/// from `/proc/self/task/*/schedstat` (nanoseconds on CPU); zero where that is missing.
+fn ring_worker_cpu() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let ns = |t: &std::fs::DirEntry| -> Option<u64> {
+        let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+        if !comm.starts_with("iou-wrk") {
+            return None;
+        }
+        let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+        stat.split_whitespace().next()?.parse().ok()
+    };
+    Duration::from_nanos(tasks.flatten().filter_map(|t| ns(&t)).sum())
 }
 
 pub(super) fn thread_cpu() -> Duration {
