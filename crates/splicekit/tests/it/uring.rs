@@ -309,3 +309,95 @@ fn uring_setup_refused_falls_back_without_losing_a_byte() {
         }
     }
 }
+
+fn on(backend: Backend, opts: CopyOptions) -> CopyOptions {
+    CopyOptions { backend, ..opts }
+}
+
+fn share() -> CopyOptions {
+    CopyOptions {
+        file_pages: FilePages::Share,
+        ..CopyOptions::zero_copy()
+    }
+}
+
+/// The failure rules through the ring, each against the blocking path: bytes a linked in-hop
+/// left in the broker pipe when the out-hop is refused (EINVAL on O_APPEND) are written out
+/// and read/write finishes (kernel-facts F15); a sink that fails for real is reported with the
+/// same errno, side and count (/dev/full: ENOSPC; a pipe without readers: EPIPE).
+#[test]
+fn uring_failures_are_the_blocking_paths() {
+    let have_ring = ring().is_some();
+    for backend in [Backend::Blocking, Backend::Uring] {
+        for n in [1, 4097, 65537, 3 << 20] {
+            let content = data(n);
+            let (a, b) = tcp_pair();
+            let feeder = writer_thread(a, content.clone());
+            let (out, _p) = append_file(&std::env::temp_dir());
+            let opts = CopyOptions {
+                strategies: Some(vec![Strategy::SpliceBroker, Strategy::ReadWrite]),
+                ..on(backend, share())
+            };
+            let before = engine_completions();
+            let r = copy_with(&b, &out, &opts).unwrap();
+            feeder.join().unwrap();
+            let what = format!("{backend:?}, {n} bytes");
+            assert_eq!(
+                (r.bytes, r.strategy, r.fallbacks),
+                (n as u64, Strategy::ReadWrite, 1),
+                "{what}"
+            );
+            assert_eq!(sha(&read_file(&out)), sha(&content), "{what}");
+            if backend == Backend::Uring && have_ring {
+                assert!(engine_completions() > before, "{what}: ring unused");
+            }
+        }
+        let (a, b) = tcp_pair();
+        let feeder = writer_thread(a, data(100_000));
+        let e = copy_with(&b, open_write("/dev/full"), &on(backend, share())).unwrap_err();
+        assert_eq!(e.io_error().raw_os_error(), Some(libc::ENOSPC), "{e}");
+        assert_eq!((e.side(), e.bytes_moved()), (splicekit::Side::Output, 0));
+        drop(b);
+        feeder.join().unwrap();
+        let f = ext4_file(&data(100_000));
+        let (r, w) = pipe();
+        drop(r);
+        let e = copy_with(&f, &w, &on(backend, share())).unwrap_err();
+        assert!(e.is_broken_pipe(), "{backend:?}: {e}");
+        assert_eq!(e.side(), splicekit::Side::Output, "{backend:?}");
+    }
+}
+
+/// An O_DIRECT source: the ring's splices move whole blocks, the unaligned tail is refused
+/// with EINVAL and read/write finishes it, as on the blocking path.
+#[test]
+fn uring_o_direct_source_is_copied_whole() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    for n in SIZES.into_iter().chain([(3 << 20) + 7]) {
+        let path = dir.path().join("direct");
+        std::fs::write(&path, data(n)).unwrap();
+        let open = || {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(&path)
+        };
+        if let Err(e) = open() {
+            skip(format!(
+                "O_DIRECT refused on the temp dir's file system: {e}"
+            ));
+            return;
+        }
+        let mut reports = Vec::new();
+        for backend in [Backend::Blocking, Backend::Uring] {
+            let (r, w) = pipe();
+            let reader = reader_thread(File::from(r));
+            let rep = copy_with(open().unwrap(), &w, &on(backend, share())).unwrap();
+            drop(w);
+            assert_eq!(sha(&reader.join().unwrap()), sha(&data(n)), "{backend:?}");
+            reports.push((rep.bytes, rep.strategy, rep.fallbacks, rep.copied_tail));
+        }
+        assert_eq!(reports[0], reports[1], "{n} bytes");
+    }
+}
