@@ -65,6 +65,28 @@ impl Calls {
         sys::splice(fd_in, off_in, fd_out, off_out, len, flags)
     }
 
+    /// One `tee(2)`.
+    pub fn tee(
+        &mut self,
+        fd_in: BorrowedFd<'_>,
+        fd_out: BorrowedFd<'_>,
+        len: usize,
+        flags: SpliceFlags,
+    ) -> io::Result<usize> {
+        #[cfg(feature = "io-uring")]
+        if let Some(r) = self.ring.as_mut() {
+            match r.tee_one(fd_in, fd_out, len, flags) {
+                Ok(res) => {
+                    ring::count(1);
+                    return res;
+                }
+                Err(e) if r.is_broken() => self.lose_ring(&e),
+                Err(e) => return Err(e),
+            }
+        }
+        sys::tee(fd_in, fd_out, len, flags)
+    }
+
     /// The broker's two hops for up to `len` bytes: source → `pipe`, then (on a ring, linked,
     /// issued only if the first hop moved all of `len`) `pipe` → sink. Returns the first hop's
     /// result and the second's when it ran; `None`: not submitted, or cancelled by the kernel
@@ -100,6 +122,29 @@ impl Calls {
         super::log(|| format!("io_uring submission failed ({e}); blocking from here"));
         self.ring = None;
     }
+}
+
+/// One `splice(2)` between two descriptors at their positions (pipes), on `backend`; with
+/// [`Backend::Uring`] the thread's ring is taken for this call only.
+pub(crate) fn splice_on(
+    backend: Backend,
+    fd_in: BorrowedFd<'_>,
+    fd_out: BorrowedFd<'_>,
+    len: usize,
+    flags: SpliceFlags,
+) -> io::Result<usize> {
+    Calls::new(backend).splice(fd_in, None, fd_out, None, len, flags)
+}
+
+/// One `tee(2)` on `backend`, as [`splice_on`].
+pub(crate) fn tee_on(
+    backend: Backend,
+    fd_in: BorrowedFd<'_>,
+    fd_out: BorrowedFd<'_>,
+    len: usize,
+    flags: SpliceFlags,
+) -> io::Result<usize> {
+    Calls::new(backend).tee(fd_in, fd_out, len, flags)
 }
 
 #[cfg(feature = "io-uring")]

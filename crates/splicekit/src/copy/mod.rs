@@ -18,7 +18,7 @@ use crate::pipe::DEFAULT_PIPE_SIZE;
 use crate::ready::{is_ready, wait_ready, Ready};
 
 mod broker;
-mod calls;
+pub(crate) mod calls;
 mod direct;
 pub mod plan;
 mod probe;

@@ -221,10 +221,24 @@ impl Ring {
         len: usize,
         flags: SpliceFlags,
     ) -> io::Result<usize> {
-        let (i, o) = (fd_in.as_fd().as_raw_fd(), fd_out.as_fd().as_raw_fd());
-        let op = opcode::Tee::new(types::Fd(i), types::Fd(o), clamp(len)).flags(known(flags)?);
-        let [res] = self.run([op.build()])?;
-        result(res)
+        self.tee_one(fd_in.as_fd(), fd_out.as_fd(), len, flags)?
+    }
+
+    /// The same, keeping an error of the ring (outer) apart from the tee's own (inner).
+    pub(crate) fn tee_one(
+        &mut self,
+        fd_in: BorrowedFd<'_>,
+        fd_out: BorrowedFd<'_>,
+        len: usize,
+        flags: SpliceFlags,
+    ) -> io::Result<io::Result<usize>> {
+        let flags = match known(flags) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        };
+        let (i, o) = (types::Fd(fd_in.as_raw_fd()), types::Fd(fd_out.as_raw_fd()));
+        let [res] = self.run([opcode::Tee::new(i, o, clamp(len)).flags(flags).build()])?;
+        Ok(result(res))
     }
 
     /// Whether an earlier submission failed in a way that left the ring unusable; every call
