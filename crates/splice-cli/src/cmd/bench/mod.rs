@@ -81,6 +81,8 @@ enum Method {
     TeeReadWrite(&'static str, usize),
     /// Fan-out by `splicekit::FanOut`; with `true`, files are written by splice.
     FanOut(bool),
+    /// Fan-out by `splicekit::FanOut`, the outputs' tee and splice calls through io_uring.
+    FanOutUring,
 }
 
 impl Method {
@@ -94,6 +96,7 @@ impl Method {
             Method::MeterReadWrite => "read/write meter 128 KiB",
             Method::MeterEngine => "splice pv loop",
             Method::FanOut(true) => "FanOut, files by splice",
+            Method::FanOutUring => "splicekit::FanOut, io_uring",
         }
     }
 }
@@ -110,6 +113,7 @@ fn methods(case: Case) -> Vec<Method> {
         ]
         .into_iter()
         .chain(matches!(case, Case::TeeFiles(_)).then_some(Method::FanOut(true)))
+        .chain((case == Case::TeePipes(4)).then_some(Method::FanOutUring))
         .collect();
     }
     if case.is_gen() {
@@ -391,9 +395,15 @@ fn measure(
             meter_copy(src, dst, matches!(m, Method::MeterEngine))?;
             (None, 0)
         }
-        Method::FanOut(splice_files) => {
+        Method::FanOut(_) | Method::FanOutUring => {
+            let uring = matches!(m, Method::FanOutUring);
             let mut f = splicekit::FanOut::new()
-                .splice_files(*splice_files)
+                .splice_files(matches!(m, Method::FanOut(true)))
+                .backend(if uring {
+                    Backend::Uring
+                } else {
+                    Backend::Blocking
+                })
                 .output(&dst);
             for o in &e.more {
                 f = f.output(o);
@@ -429,6 +439,7 @@ fn copy_once(
         Method::Gen(..)
         | Method::TeeReadWrite(..)
         | Method::FanOut(_)
+        | Method::FanOutUring
         | Method::MeterReadWrite
         | Method::MeterEngine => {
             unreachable!("generators and fan-outs are run by `measure`")
