@@ -130,8 +130,7 @@ pub fn print_footer(rows: &[Row], about: &[(&str, &str)]) {
             println!("  {case}: {text}");
         }
     }
-    println!("  GiB/s: bytes delivered / wall time until the far side had them all; CPU: the copying (generating) thread only,");
-    println!("  with the kernel's io_uring workers (iou-wrk) that run an io_uring row's splices.");
+    println!("  GiB/s: bytes delivered / wall time until the far side had them all; CPU: the copying (generating) thread only.");
     println!(
         "  x base: ratio to the case's first row (read/write for copies, write() for generators)."
     );
