@@ -281,7 +281,8 @@ fn run(a: &Args) -> std::io::Result<bool> {
     about.extend(relay::CASES.map(|(n, _)| (n, relay::ABOUT)));
     report::print_footer(&rows, &about);
     if rows.iter().any(|r| r.method.contains("io_uring")) {
-        println!("  io_uring rows: their CPU adds the kernel's io_uring workers (iou-wrk threads of this process) that run the ring's calls.");
+        println!("  io_uring rows: their CPU adds the kernel's io_uring workers (iou-wrk");
+        println!("  threads of this process) that run the ring's calls.");
     }
     if let Some(p) = &a.json {
         std::fs::write(p, report::json(&rows, a.size, a.runs))?;
