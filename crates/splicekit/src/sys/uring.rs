@@ -44,6 +44,10 @@ pub struct Ring {
     /// sit in the submission queue, and a later submission would hand them to the kernel when
     /// their descriptors may be long closed. The ring is never entered again.
     broken: bool,
+    /// The process that set the ring up. After `fork` the child's copy of this `Ring` names
+    /// the same kernel ring as the parent's, and the two would take each other's entries and
+    /// completions: only the creator uses it.
+    pid: rustix::process::Pid,
 }
 
 impl std::fmt::Debug for Ring {
@@ -173,6 +177,7 @@ impl Ring {
         Ok(Ring {
             ring,
             broken: false,
+            pid: rustix::process::getpid(),
         })
     }
 
@@ -241,8 +246,10 @@ impl Ring {
         Ok(result(res))
     }
 
-    /// Whether an earlier submission failed in a way that left the ring unusable; every call
-    /// then returns an error without entering the kernel.
+    /// Whether an earlier submission failed in a way that left the ring unusable, or the ring
+    /// was used in a process other than the one that set it up (a child after `fork`, which
+    /// shares the parent's kernel ring); every call then returns an error without entering the
+    /// kernel.
     pub fn is_broken(&self) -> bool {
         self.broken
     }
@@ -253,6 +260,12 @@ impl Ring {
         if self.broken {
             return Err(io::Error::other(
                 "io_uring: ring unusable after a failed submit",
+            ));
+        }
+        if rustix::process::getpid() != self.pid {
+            self.broken = true;
+            return Err(io::Error::other(
+                "io_uring: ring set up by another process (fork)",
             ));
         }
         {
