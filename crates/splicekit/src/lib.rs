@@ -36,6 +36,8 @@
 //! * [`FanOut`] — one input into N outputs with `tee(2)`, splice where outputs allow it.
 //! * [`VmspliceWriter`], [`PageBuf`], [`FrozenPages`] — `vmsplice(2)` made safe: buffers go
 //!   to the pipe by value and come back only as fresh pages ([`vmsplice`] module docs).
+//! * `uring` (feature `io-uring`) — splice and tee through io_uring on a ring that owns its
+//!   submissions; [`CopyOptions::backend`] = [`Backend::Uring`] runs the engine's splices there.
 //! * `tokio` (feature `tokio`) — `copy` and `copy_bidirectional` for tokio TCP and Unix
 //!   sockets through pooled broker pipes, waiting on readiness only after `EAGAIN`.
 //!
@@ -57,10 +59,13 @@ pub mod tee;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
+#[cfg(feature = "io-uring")]
+pub mod uring;
 pub mod vmsplice;
 
 pub use copy::{
-    check_holds, copy, copy_with, settle, CopyOptions, CopyReport, FilePages, Strategy, TRUNCATED,
+    check_holds, copy, copy_with, settle, Backend, CopyOptions, CopyReport, FilePages, Strategy,
+    TRUNCATED,
 };
 pub use error::{Error, Op, Result, Side};
 pub use kind::{FdInfo, FdKind, SocketKind};

@@ -49,6 +49,12 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
         assert!(stdout.contains(case), "{case} missing from the table");
     }
     assert_eq!(json.matches("\"method\": \"splicekit::copy\"").count(), 5);
+    let row = "\"case\": \"tee-4-pipes\", \"method\": \"splicekit::FanOut, io_uring\"";
+    assert!(json.contains(row), "{row}");
+    for case in ["file-pipe", "pipe-pipe", "tcp-tcp"] {
+        let row = format!("\"case\": \"{case}\", \"method\": \"splicekit::copy, io_uring\"");
+        assert!(json.contains(&row), "{row}");
+    }
     for method in ["read/write meter 128 KiB", "splice pv loop"] {
         let row = format!("\"case\": \"pv\", \"method\": \"{method}\"");
         assert!(json.contains(&row), "{row}");

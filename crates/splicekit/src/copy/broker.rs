@@ -2,11 +2,12 @@
 //! side is a pipe and sendfile cannot serve (a socket source), and as the fastest file → pipe
 //! path (kernel-facts §4.1: the reader drains while the next chunk is looked up).
 
+use super::calls::Calls;
 use super::{is_again, is_definitive, is_intr, readwrite, Step, Xfer};
 use crate::error::{Op, Side};
 use crate::pipe::PipePool;
 use crate::ready::Ready;
-use crate::sys::{self, SpliceFlags};
+use crate::sys::SpliceFlags;
 
 /// Runs the broker strategy until done, refused or failed.
 pub(super) fn run(x: &mut Xfer<'_>) -> Step {
@@ -16,20 +17,16 @@ pub(super) fn run(x: &mut Xfer<'_>) -> Step {
         Err(e) => return x.refuse(Op::Pipe, Side::Output, e),
     };
     let chunk = x.opts.chunk.unwrap_or(usize::MAX).min(pipe.capacity());
+    let mut calls = Calls::new(x.opts.backend);
     loop {
         let want = x.want(chunk);
         if want == 0 {
             return Step::Done;
         }
+        // On a ring, the out-hop of a full in-hop ran too (linked) and `next` holds its
+        // result; it was cancelled, and moved nothing, when the in-hop came back short.
+        let (r, mut next) = calls.hops(x, &pipe, want);
         x.syscalls += 1;
-        let r = sys::splice(
-            x.src,
-            x.src_off.as_mut(),
-            pipe.writer(),
-            None,
-            want,
-            SpliceFlags::MOVE,
-        );
         let mut pending = match r {
             Ok(0) => return Step::Done,
             Ok(n) => n,
@@ -47,14 +44,17 @@ pub(super) fn run(x: &mut Xfer<'_>) -> Step {
         };
         while pending > 0 {
             x.syscalls += 1;
-            let r = sys::splice(
-                pipe.reader(),
-                None,
-                x.dst,
-                x.dst_off.as_mut(),
-                pending.min(x.max_call),
-                SpliceFlags::MOVE,
-            );
+            let r = match next.take() {
+                Some(r) => r,
+                None => calls.splice(
+                    pipe.reader(),
+                    None,
+                    x.dst,
+                    x.dst_off.as_mut(),
+                    pending.min(x.max_call),
+                    SpliceFlags::MOVE,
+                ),
+            };
             match r {
                 Ok(n) if n > 0 => {
                     pending -= n;

@@ -3,6 +3,7 @@
 
 use std::io;
 
+use super::calls::Calls;
 use super::{is_again, is_intr, Step, Strategy, Xfer};
 use crate::error::Side;
 use crate::kind::FdKind;
@@ -15,13 +16,18 @@ pub(super) fn run(x: &mut Xfer<'_>, strategy: Strategy) -> Step {
         _ => MAX_RW_COUNT,
     };
     let op = super::op_of(strategy);
+    let backend = match strategy {
+        Strategy::Splice => x.opts.backend,
+        _ => super::Backend::Blocking,
+    };
+    let mut calls = Calls::new(backend);
     loop {
         let want = x.want(chunk);
         if want == 0 {
             return Step::Done;
         }
         x.syscalls += 1;
-        match call(x, strategy, want) {
+        match call(x, &mut calls, strategy, want) {
             Ok(0) if x.moved == 0 && strategy == Strategy::CopyFileRange => {
                 // Linux <= 5.18 returned 0 for non-empty /proc and /sys files and some overlay
                 // mounts (kernel-facts F8): a 0 on the first call is confirmed by the next strategy.
@@ -54,7 +60,7 @@ pub(super) fn run(x: &mut Xfer<'_>, strategy: Strategy) -> Step {
     }
 }
 
-fn call(x: &mut Xfer<'_>, strategy: Strategy, want: usize) -> io::Result<usize> {
+fn call(x: &mut Xfer<'_>, calls: &mut Calls, strategy: Strategy, want: usize) -> io::Result<usize> {
     let (src, dst) = (x.src, x.dst);
     match strategy {
         Strategy::CopyFileRange => {
@@ -63,7 +69,7 @@ fn call(x: &mut Xfer<'_>, strategy: Strategy, want: usize) -> io::Result<usize> 
         Strategy::Sendfile => sys::sendfile(dst, src, x.src_off.as_mut(), want),
         _ => {
             let flags = SpliceFlags::MOVE;
-            sys::splice(
+            calls.splice(
                 src,
                 x.src_off.as_mut(),
                 dst,

@@ -18,6 +18,7 @@ use crate::pipe::DEFAULT_PIPE_SIZE;
 use crate::ready::{is_ready, wait_ready, Ready};
 
 mod broker;
+pub(crate) mod calls;
 mod direct;
 pub mod plan;
 mod probe;
@@ -140,6 +141,23 @@ pub enum FilePages {
     Share,
 }
 
+/// What runs the splice strategies ([`Strategy::Splice`], [`Strategy::SpliceBroker`]) of a
+/// copy; the other strategies are plain system calls either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Backend {
+    /// `splice(2)` called from the copying thread, waiting with `poll` after `EAGAIN`.
+    #[default]
+    Blocking,
+    /// `splice(2)` submitted through the copying thread's io_uring ring (feature `io-uring`;
+    /// see [`crate::uring`] when built with it): the broker's two hops as one linked pair of
+    /// entries. Same results, same [`CopyReport`] as `Blocking`, save that
+    /// [`CopyReport::syscalls`] counts ring operations that ran. Where no ring can be set up
+    /// (`ENOSYS`, `EPERM` from a seccomp filter or `kernel.io_uring_disabled`, a kernel whose
+    /// rings do not splice, or a build without the feature) the copy runs `Blocking`, decided
+    /// before its first byte.
+    Uring,
+}
+
 /// How [`copy_with`] moves bytes.
 ///
 /// Build it with struct update syntax from [`CopyOptions::default`] or
@@ -197,6 +215,8 @@ pub struct CopyOptions {
     /// copy (the next file of a `cat`, the next chunk of the same file). The copied tail is
     /// shortened by that much; the later writes push the shared bytes out instead.
     pub followed_by: u64,
+    /// What runs the splice strategies; see [`Backend`].
+    pub backend: Backend,
 }
 
 impl Default for CopyOptions {
@@ -213,6 +233,7 @@ impl Default for CopyOptions {
             buffer_size: 128 * 1024,
             strategies: None,
             followed_by: 0,
+            backend: Backend::Blocking,
         }
     }
 }
@@ -236,7 +257,9 @@ pub struct CopyReport {
     pub bytes: u64,
     /// The strategy that finished the copy.
     pub strategy: Strategy,
-    /// Data system calls made (splice, sendfile, copy_file_range, read, write), failed ones too.
+    /// Data system calls made (splice, sendfile, copy_file_range, read, write), failed ones too;
+    /// with [`Backend::Uring`], each ring operation that ran counts as one (a linked hop the
+    /// kernel cancelled did not run).
     pub syscalls: u64,
     /// Strategies abandoned before this one (refused by the kernel before their first byte).
     pub fallbacks: u32,
@@ -612,4 +635,9 @@ pub(crate) fn log(msg: impl FnOnce() -> String) {
     if log::log_enabled!(target: "splicekit", log::Level::Debug) {
         log::debug!(target: "splicekit", "{}", msg());
     }
+}
+
+#[cfg(feature = "io-uring")]
+pub(crate) fn calls_ring_completions() -> u64 {
+    calls::ring::completions()
 }

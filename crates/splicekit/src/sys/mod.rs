@@ -18,6 +18,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 mod activation;
 mod pages;
 mod signal;
+#[cfg(feature = "io-uring")]
+pub(crate) mod uring;
 mod vmsplice;
 
 pub use activation::{take_listen_fds, LISTEN_FDS_START};

@@ -4,7 +4,8 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::{info, OutputPath, OutputReport};
-use crate::copy::{is_again, is_intr, refuses_splice};
+use crate::copy::calls::{splice_on, tee_on};
+use crate::copy::{is_again, is_intr, refuses_splice, Backend};
 use crate::error::{Error, Op, Side};
 use crate::kind::FdKind;
 use crate::pipe::Pipe;
@@ -13,6 +14,8 @@ use crate::sys::{self, SpliceFlags};
 
 pub(super) struct Out<'a> {
     fd: BorrowedFd<'a>,
+    /// What runs this output's `tee` and `splice` calls.
+    backend: Backend,
     kind: FdKind,
     path: OutputPath,
     size: usize,
@@ -28,7 +31,13 @@ pub(super) struct Out<'a> {
 const WRITE_MAX: usize = 128 << 10;
 
 impl<'a> Out<'a> {
-    pub(super) fn new(fd: BorrowedFd<'a>, size: usize, resize: bool, splice_files: bool) -> Self {
+    pub(super) fn new(
+        fd: BorrowedFd<'a>,
+        size: usize,
+        resize: bool,
+        splice_files: bool,
+        backend: Backend,
+    ) -> Self {
         let fi = info(fd);
         let kind = fi.map_or(FdKind::Other, |i| i.kind);
         let path = match fi {
@@ -50,6 +59,7 @@ impl<'a> Out<'a> {
         };
         Out {
             fd,
+            backend,
             kind,
             path,
             size,
@@ -176,7 +186,7 @@ impl<'a> Out<'a> {
     ) -> Result<u64, (u64, Error)> {
         let mut moved = 0;
         while moved < n {
-            match sys::splice(input, None, self.fd, None, n - moved, SpliceFlags::MOVE) {
+            match splice_on(self.backend, input, self.fd, n - moved, SpliceFlags::MOVE) {
                 Ok(0) => {
                     let e = io::Error::new(io::ErrorKind::UnexpectedEof, "input pipe ran dry");
                     return Err((moved as u64, self.err(Op::Splice, e)));
@@ -203,7 +213,7 @@ impl<'a> Out<'a> {
     /// into this output pipe, as `cat` would; returns the bytes moved, 0 at the end of input.
     pub(super) fn pass(&mut self, input: BorrowedFd<'_>, max: usize) -> Result<usize, Error> {
         loop {
-            match sys::splice(input, None, self.fd, None, max, SpliceFlags::MOVE) {
+            match splice_on(self.backend, input, self.fd, max, SpliceFlags::MOVE) {
                 Ok(k) => {
                     self.bytes += k as u64;
                     return Ok(k);
@@ -236,7 +246,7 @@ impl<'a> Out<'a> {
         n: usize,
     ) -> Result<usize, Error> {
         loop {
-            match sys::tee(input, dst, n, SpliceFlags::empty()) {
+            match tee_on(self.backend, input, dst, n, SpliceFlags::empty()) {
                 Ok(0) => {
                     let e = io::Error::new(io::ErrorKind::UnexpectedEof, "input pipe ran dry");
                     return Err(self.err(Op::Tee, e));
@@ -293,7 +303,7 @@ impl<'a> Out<'a> {
     /// splice, or read/write once the output has refused splice.
     fn drain(&mut self, pipe_r: BorrowedFd<'_>, mut len: usize) -> Result<(), Error> {
         while len > 0 && self.path != OutputPath::Copy {
-            match sys::splice(pipe_r, None, self.fd, None, len, SpliceFlags::MOVE) {
+            match splice_on(self.backend, pipe_r, self.fd, len, SpliceFlags::MOVE) {
                 Ok(0) => {
                     let e = io::Error::new(io::ErrorKind::WriteZero, "splice moved nothing");
                     return Err(self.err(Op::Splice, e));

@@ -34,7 +34,7 @@
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use crate::copy::{refuses_splice, FilePages};
+use crate::copy::{refuses_splice, Backend, FilePages};
 use crate::error::{Error, Op, Side};
 use crate::kind::{FdInfo, FdKind};
 
@@ -168,6 +168,7 @@ pub struct FanOut<'a> {
     file_pages: FilePages,
     watch_outputs: bool,
     progress: Option<&'a dyn Fn(u64)>,
+    backend: Backend,
 }
 
 impl Default for FanOut<'_> {
@@ -187,7 +188,17 @@ impl<'a> FanOut<'a> {
             file_pages: FilePages::Settle,
             watch_outputs: false,
             progress: None,
+            backend: Backend::Blocking,
         }
+    }
+
+    /// What runs the outputs' `tee` and `splice` calls (default [`Backend::Blocking`]); with
+    /// [`Backend::Uring`] each is submitted through the thread's io_uring ring, or made
+    /// blocking where no ring can be set up. Filling the broker pipe from a non-pipe input,
+    /// and the round's shared copy, stay plain calls.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
     }
 
     /// Whether to notice output pipes whose readers left while the input is idle (default
@@ -291,7 +302,10 @@ impl<'a> FanOut<'a> {
         let mut outs = self
             .outputs
             .iter()
-            .map(|&fd| Out::new(fd, self.pipe_size, self.resize_outputs, self.splice_files))
+            .map(|&fd| {
+                let (size, resize) = (self.pipe_size, self.resize_outputs);
+                Out::new(fd, size, resize, self.splice_files, self.backend)
+            })
             .collect::<Vec<_>>();
         let mut shared = Shared::default();
         let tail = outs.iter().map(Out::settle_tail).max().unwrap_or(0);

@@ -8,5 +8,7 @@ mod settle;
 mod tee;
 #[cfg(feature = "tokio")]
 mod tokio;
+#[cfg(feature = "io-uring")]
+mod uring;
 mod util;
 mod vmsplice;

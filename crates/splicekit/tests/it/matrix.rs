@@ -13,7 +13,7 @@ use crate::oracle;
 use crate::util::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Src {
+pub(crate) enum Src {
     Ext4,
     Tmpfs,
     Memfd,
@@ -32,7 +32,7 @@ enum Src {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dst {
+pub(crate) enum Dst {
     Ext4,
     Ext4Append,
     Tmpfs,
@@ -94,14 +94,14 @@ fn expected(src: Src, dst: Dst) -> Strategy {
     }
 }
 
-struct Source {
-    fd: OwnedFd,
-    expect: Option<Vec<u8>>, // None: content not reproducible (urandom), check the length
-    len: Option<u64>,
-    feeder: Option<JoinHandle<()>>,
+pub(crate) struct Source {
+    pub fd: OwnedFd,
+    pub expect: Option<Vec<u8>>, // None: content not reproducible (urandom), check the length
+    pub len: Option<u64>,
+    pub feeder: Option<JoinHandle<()>>,
 }
 
-fn source(kind: Src, n: usize) -> Source {
+pub(crate) fn source(kind: Src, n: usize) -> Source {
     let content = data(n);
     let plain = |f: File, c: Vec<u8>| Source {
         fd: f.into(),
@@ -189,13 +189,13 @@ fn source(kind: Src, n: usize) -> Source {
     }
 }
 
-enum Collect {
+pub(crate) enum Collect {
     File(File, Option<tempfile::TempPath>),
     Thread(JoinHandle<Vec<u8>>),
     Discard,
 }
 
-fn sink(kind: Dst, n: usize) -> (OwnedFd, Collect) {
+pub(crate) fn sink(kind: Dst, n: usize) -> (OwnedFd, Collect) {
     let tmp = std::env::temp_dir();
     match kind {
         Dst::Ext4 => file_sink(tempfile::tempfile().unwrap(), None),
@@ -259,7 +259,7 @@ fn dgram_reader(fd: OwnedFd, n: usize) -> JoinHandle<Vec<u8>> {
     })
 }
 
-fn collect(c: Collect) -> Option<Vec<u8>> {
+pub(crate) fn collect(c: Collect) -> Option<Vec<u8>> {
     match c {
         Collect::File(f, _p) => Some(read_file(&f)),
         Collect::Thread(t) => Some(t.join().unwrap()),

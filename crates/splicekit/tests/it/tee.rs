@@ -8,7 +8,7 @@ use std::os::fd::OwnedFd;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use splicekit::{sys, Action, FanOut, FdKind, OutputPath, PipeFlags};
+use splicekit::{sys, Action, Backend, FanOut, FdKind, OutputPath, PipeFlags};
 
 use crate::util::*;
 
@@ -114,9 +114,19 @@ fn input(k: usize, content: &[u8]) -> (OwnedFd, Option<JoinHandle<()>>) {
 }
 
 fn fan(n_out: usize, in_kind: usize, content: &[u8], splice_files: bool) {
+    fan_on(n_out, in_kind, content, splice_files, Backend::Blocking);
+}
+
+pub(crate) fn fan_on(
+    n_out: usize,
+    in_kind: usize,
+    content: &[u8],
+    splice_files: bool,
+    backend: Backend,
+) {
     let sinks: Vec<Sink> = (0..n_out).map(|i| sink(i, splice_files)).collect();
     let (inp, feeder) = input(in_kind, content);
-    let mut f = FanOut::new().splice_files(splice_files);
+    let mut f = FanOut::new().splice_files(splice_files).backend(backend);
     for s in &sinks {
         f = f.output(&s.fd);
     }
@@ -304,6 +314,10 @@ fn input_errors_name_the_input() {
 
 #[test]
 fn short_tees_into_small_nonblocking_pipes_are_caught_up() {
+    short_tees_caught_up(Backend::Blocking);
+}
+
+pub(crate) fn short_tees_caught_up(backend: Backend) {
     // Output pipes of one page (left at that size), one of them non-blocking, read slowly,
     // behind a 1 MiB input pipe: nearly every tee is short or would block, so rounds are
     // finished through the scratch pipe.
@@ -331,6 +345,7 @@ fn short_tees_into_small_nonblocking_pipes_are_caught_up() {
     }
     let r = FanOut::new()
         .resize_outputs(false)
+        .backend(backend)
         .output(&outs[0])
         .output(&outs[1])
         .run(&inp)

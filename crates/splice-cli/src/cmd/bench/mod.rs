@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use splicekit::{copy_with, CopyOptions, PageSize, Strategy};
+use splicekit::{copy_with, Backend, CopyOptions, PageSize, Strategy};
 
 use super::gen::produce::{self, Content, How, Tuning};
 
@@ -81,6 +81,8 @@ enum Method {
     TeeReadWrite(&'static str, usize),
     /// Fan-out by `splicekit::FanOut`; with `true`, files are written by splice.
     FanOut(bool),
+    /// Fan-out by `splicekit::FanOut`, the outputs' tee and splice calls through io_uring.
+    FanOutUring,
 }
 
 impl Method {
@@ -94,6 +96,7 @@ impl Method {
             Method::MeterReadWrite => "read/write meter 128 KiB",
             Method::MeterEngine => "splice pv loop",
             Method::FanOut(true) => "FanOut, files by splice",
+            Method::FanOutUring => "splicekit::FanOut, io_uring",
         }
     }
 }
@@ -110,6 +113,7 @@ fn methods(case: Case) -> Vec<Method> {
         ]
         .into_iter()
         .chain(matches!(case, Case::TeeFiles(_)).then_some(Method::FanOut(true)))
+        .chain((case == Case::TeePipes(4)).then_some(Method::FanOutUring))
         .collect();
     }
     if case.is_gen() {
@@ -127,6 +131,14 @@ fn methods(case: Case) -> Vec<Method> {
         ];
     }
     let mut m = vec![Method::ReadWrite, Method::StdCopy, Method::Splicekit];
+    if matches!(case, Case::FileToPipe | Case::PipeToPipe | Case::TcpToTcp) {
+        // The same plan, its splices submitted through io_uring (linked hops for the broker).
+        let uring = CopyOptions {
+            backend: Backend::Uring,
+            ..CopyOptions::zero_copy()
+        };
+        m.push(Method::Forced("splicekit::copy, io_uring", uring));
+    }
     let forced = |name, s: Vec<Strategy>, chunk| {
         Method::Forced(
             name,
@@ -269,6 +281,10 @@ fn run(a: &Args) -> std::io::Result<bool> {
     about.extend(small::CASES.map(|(n, _)| (n, small::about(n))));
     about.extend(relay::CASES.map(|(n, _)| (n, relay::ABOUT)));
     report::print_footer(&rows, &about);
+    if rows.iter().any(|r| r.method.contains("io_uring")) {
+        println!("  io_uring rows: their CPU adds the kernel's io_uring workers (iou-wrk");
+        println!("  threads of this process) that run the ring's calls.");
+    }
     if let Some(p) = &a.json {
         std::fs::write(p, report::json(&rows, a.size, a.runs))?;
         println!("wrote {}", p.display());
@@ -359,6 +375,7 @@ fn measure(
 ) -> std::io::Result<Sample> {
     let e = cases::setup(case, data, size, dir, run)?;
     let (src, dst) = cases::ends(&e);
+    let w0 = ring_worker_cpu();
     let t0 = Instant::now();
     let c0 = thread_cpu();
     let (strategy, syscalls) = match m {
@@ -383,9 +400,15 @@ fn measure(
             meter_copy(src, dst, matches!(m, Method::MeterEngine))?;
             (None, 0)
         }
-        Method::FanOut(splice_files) => {
+        Method::FanOut(_) | Method::FanOutUring => {
+            let uring = matches!(m, Method::FanOutUring);
             let mut f = splicekit::FanOut::new()
-                .splice_files(*splice_files)
+                .splice_files(matches!(m, Method::FanOut(true)))
+                .backend(if uring {
+                    Backend::Uring
+                } else {
+                    Backend::Blocking
+                })
                 .output(&dst);
             for o in &e.more {
                 f = f.output(o);
@@ -397,9 +420,10 @@ fn measure(
     };
     let cpu = thread_cpu() - c0;
     let delivered = e.finish();
+    let wall = t0.elapsed();
     Ok(Sample {
-        wall: t0.elapsed(),
-        cpu,
+        wall,
+        cpu: cpu + ring_worker_cpu().saturating_sub(w0),
         delivered,
         strategy,
         syscalls,
@@ -420,6 +444,7 @@ fn copy_once(
         Method::Gen(..)
         | Method::TeeReadWrite(..)
         | Method::FanOut(_)
+        | Method::FanOutUring
         | Method::MeterReadWrite
         | Method::MeterEngine => {
             unreachable!("generators and fan-outs are run by `measure`")
@@ -519,6 +544,24 @@ fn tee_read_write(
             }
         }
     }
+}
+
+/// CPU time so far of this process's io_uring worker threads (`iou-wrk-*`), which run a
+/// ring's splices: counted with the copying thread's, or a ring's work would look free. Read
+/// from `/proc/self/task/*/schedstat` (nanoseconds on CPU); zero where that is missing.
+fn ring_worker_cpu() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let ns = |t: &std::fs::DirEntry| -> Option<u64> {
+        let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+        if !comm.starts_with("iou-wrk") {
+            return None;
+        }
+        let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+        stat.split_whitespace().next()?.parse().ok()
+    };
+    Duration::from_nanos(tasks.flatten().filter_map(|t| ns(&t)).sum())
 }
 
 pub(super) fn thread_cpu() -> Duration {
