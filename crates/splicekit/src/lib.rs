@@ -60,6 +60,7 @@ pub mod tee;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 #[cfg(feature = "io-uring")]
+#[cfg_attr(docsrs, doc(cfg(feature = "io-uring")))]
 pub mod uring;
 pub mod vmsplice;
 
