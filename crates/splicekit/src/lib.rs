@@ -38,8 +38,9 @@
 //!   to the pipe by value and come back only as fresh pages ([`vmsplice`] module docs).
 //! * `uring` (feature `io-uring`) — splice and tee through io_uring on a ring that owns its
 //!   submissions; [`CopyOptions::backend`] = [`Backend::Uring`] runs the engine's splices there.
-//! * `tokio` (feature `tokio`) — `copy` and `copy_bidirectional` for tokio TCP and Unix
-//!   sockets through pooled broker pipes, waiting on readiness only after `EAGAIN`.
+//! * `tokio` (feature `tokio`) — `copy` and `copy_bidirectional` for tokio TCP and Unix streams
+//!   (and `copy` for their split halves) through pooled broker pipes, waiting on readiness only
+//!   after `EAGAIN`.
 //!
 //! Where the docs say `kernel-facts F13` (or another tag), the kernel behaviour they rely on
 //! is written up, with how it was observed, in [`kernel_facts`] (part of these docs).
