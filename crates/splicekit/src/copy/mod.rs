@@ -149,7 +149,7 @@ pub enum Backend {
     #[default]
     Blocking,
     /// `splice(2)` submitted through the copying thread's io_uring ring (feature `io-uring`;
-    /// see [`crate::uring`] when built with it): the broker's two hops as one linked pair of
+    /// see the `uring` module when built with it): the broker's two hops as one linked pair of
     /// entries. Same results, same [`CopyReport`] as `Blocking`, save that
     /// [`CopyReport::syscalls`] counts ring operations that ran. Where no ring can be set up
     /// (`ENOSYS`, `EPERM` from a seccomp filter or `kernel.io_uring_disabled`, a kernel whose
