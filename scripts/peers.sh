@@ -26,7 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release -q -p splice-cli
-S=$PWD/target/release/splice
+S=$PWD/target/x86_64-unknown-linux-gnu/release/splice
 data=$(mktemp -p /dev/shm splice-peers.XXXXXX)
 table=$(mktemp)
 counter=$(mktemp --suffix=.py)
