@@ -220,62 +220,35 @@ use ::tokio::net::{tcp, unix};
 use SocketKind::{Tcp, UnixStream as Unix};
 splice_fd!(TcpStream, TcpStream, |s| s, Tcp, SpliceRead, SpliceWrite);
 splice_fd!(UnixStream, UnixStream, |s| s, Unix, SpliceRead, SpliceWrite);
-splice_fd!(
-    tcp::OwnedReadHalf,
-    TcpStream,
-    |s| s.as_ref(),
-    Tcp,
-    SpliceRead
-);
-splice_fd!(
-    tcp::OwnedWriteHalf,
-    TcpStream,
-    |s| s.as_ref(),
-    Tcp,
-    SpliceWrite
-);
-splice_fd!(
-    tcp::ReadHalf<'_>,
-    TcpStream,
-    |s| s.as_ref(),
-    Tcp,
-    SpliceRead
-);
-splice_fd!(
-    tcp::WriteHalf<'_>,
-    TcpStream,
-    |s| s.as_ref(),
-    Tcp,
-    SpliceWrite
-);
-splice_fd!(
-    unix::OwnedReadHalf,
-    UnixStream,
-    |s| s.as_ref(),
-    Unix,
-    SpliceRead
-);
-splice_fd!(
-    unix::OwnedWriteHalf,
-    UnixStream,
-    |s| s.as_ref(),
-    Unix,
-    SpliceWrite
-);
-splice_fd!(
-    unix::ReadHalf<'_>,
-    UnixStream,
-    |s| s.as_ref(),
-    Unix,
-    SpliceRead
-);
-splice_fd!(
-    unix::WriteHalf<'_>,
-    UnixStream,
-    |s| s.as_ref(),
-    Unix,
-    SpliceWrite
-);
+/// A stream type's halves: the read halves as sources, the write halves as sinks.
+macro_rules! halves {
+    ($m:ident, $stream:ident, $kind:ident) => {
+        splice_fd!(
+            $m::OwnedReadHalf,
+            $stream,
+            |s| s.as_ref(),
+            $kind,
+            SpliceRead
+        );
+        splice_fd!(
+            $m::OwnedWriteHalf,
+            $stream,
+            |s| s.as_ref(),
+            $kind,
+            SpliceWrite
+        );
+        splice_fd!($m::ReadHalf<'_>, $stream, |s| s.as_ref(), $kind, SpliceRead);
+        splice_fd!(
+            $m::WriteHalf<'_>,
+            $stream,
+            |s| s.as_ref(),
+            $kind,
+            SpliceWrite
+        );
+    };
+}
+halves!(tcp, TcpStream, Tcp);
+halves!(unix, UnixStream, Unix);
 
 /// How a direction moved its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
