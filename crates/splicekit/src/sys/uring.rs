@@ -272,12 +272,14 @@ impl Ring {
             let mut sq = self.ring.submission();
             for (i, e) in entries.into_iter().enumerate() {
                 let e = e.user_data(i as u64);
-                // SAFETY: the entry names descriptors only (splice and tee take their offsets
-                // by value, no buffer is lent), and the caller borrows them for this whole
-                // call. This function returns only after the kernel posted every pushed entry's
-                // completion below, or after it refused to take any of them (then the ring is
-                // marked broken and never entered again, so they are never issued).
-                if unsafe { sq.push(&e) }.is_err() {
+                // The entry names descriptors only (splice and tee take their offsets by
+                // value, no buffer is lent). This function returns only after the kernel posted
+                // every pushed entry's completion below, or after it refused to take any of
+                // them (then the ring is marked broken and never entered again).
+                // SAFETY: the descriptors the entry names are borrowed by the caller for this
+                // whole call, which outlives every use the kernel makes of the entry.
+                let pushed = unsafe { sq.push(&e) };
+                if pushed.is_err() {
                     self.broken = true; // cannot happen: every call leaves the queues empty
                     return Err(io::Error::other("io_uring: submission queue full"));
                 }
