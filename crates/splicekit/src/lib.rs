@@ -66,8 +66,8 @@ pub mod uring;
 pub mod vmsplice;
 
 pub use copy::{
-    check_holds, copy, copy_with, settle, Backend, CopyOptions, CopyReport, FilePages, Strategy,
-    TRUNCATED,
+    check_holds, copy, copy_classified, copy_with, settle, Backend, CopyOptions, CopyReport,
+    FilePages, Strategy, TRUNCATED,
 };
 pub use error::{Error, Op, Result, Side};
 pub use kind::{FdInfo, FdKind, SocketKind};

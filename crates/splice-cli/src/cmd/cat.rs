@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use splicekit::{copy_with, CopyOptions, FdInfo, FdKind, Side};
+use splicekit::{copy_classified, copy_with, CopyOptions, FdInfo, FdKind, Side};
 
 use super::cat_format::{Format, Formatter};
 use super::gather::{self, Gather};
@@ -262,7 +262,9 @@ pub fn main(args: &[OsString]) -> u8 {
                 } else {
                     0
                 };
-                let r = fast_copy(input, out, report, &shown, tick, followed, &mut tail);
+                // A file cat opened itself is classified already (stdin's flags may be set).
+                let known = in_info.filter(|_| name != "-");
+                let r = fast_copy(input, known, out, report, &shown, tick, followed, &mut tail);
                 if pipe_out {
                     for msg in tail.consumed(out_cap(out)) {
                         eprintln!("cat: {msg}");
@@ -364,8 +366,10 @@ fn is_output(input: BorrowedFd<'_>, inf: &FdInfo, out: &FdInfo) -> bool {
     here(stdout.as_fd()).is_some_and(|write_at| write_at > read_at)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn fast_copy(
     input: BorrowedFd<'_>,
+    known: Option<FdInfo>,
     out: BorrowedFd<'_>,
     report: bool,
     name: &str,
@@ -390,7 +394,11 @@ fn fast_copy(
         )
         .map_err(|e| (e.side(), e.into_io_error()));
     }
-    match copy_with(input, out, &opts) {
+    let copied = match &known {
+        Some(info) => copy_classified(input, info, out, &opts),
+        None => copy_with(input, out, &opts),
+    };
+    match copied {
         Ok(r) => {
             tail.after(&r);
             if r.copied_tail < r.bytes && followed_by > 0 {

@@ -419,3 +419,51 @@ fn many_small_files_match_gnu_cat_with_fewer_calls_per_file() {
     assert!(ours > 0 && gnu > 0);
     assert!(ours <= gnu, "{ours} system calls against GNU cat's {gnu}");
 }
+
+/// A file over the gathering size is classified once (issue 15): cat's own `fstat` of the file
+/// it opened serves the engine too — no second `fstat` and no `F_GETFL` on it — and the bytes
+/// still arrive whole, into /dev/null, a pipe and a file.
+#[test]
+fn a_big_input_is_classified_once() {
+    if !have_strace() {
+        return;
+    }
+    let d = Dir::new();
+    let content = data((1 << 20) + 7);
+    d.file("big", &content);
+    for (sink, checks) in [("> /dev/null", 1), ("| cat > out", 2), ("> out", 1)] {
+        let o = sh(
+            &format!("strace -f -o trace -e trace=fstat,fcntl $S cat big {sink}; grep -c '' trace"),
+            d.path(),
+        );
+        assert!(o.status.success(), "{o:?}");
+        let trace = std::fs::read_to_string(d.path().join("trace")).unwrap();
+        // The input is the first descriptor cat opens: 3.
+        let stats = trace.lines().filter(|l| l.contains("fstat(3,")).count();
+        let flags = trace
+            .lines()
+            .filter(|l| l.contains("fcntl(3, F_GETFL"))
+            .count();
+        // One fstat to classify it; into a pipe one more at the end (the shared pages'
+        // truncation check).
+        assert_eq!((stats, flags), (checks, 0), "{sink}:\n{trace}");
+        if sink != "> /dev/null" {
+            let got = std::fs::read(d.path().join("out")).unwrap();
+            assert_eq!(sha(&got), sha(&content), "{sink}");
+        }
+    }
+    // pv moves a file in 1 MiB chunks: the file is classified once for all of them (5 MiB:
+    // five chunks; pv's size lookup and the transfer each read its flags once).
+    d.file("big", &data(5 << 20));
+    let o = sh(
+        "strace -f -o trace -e trace=fstat,fcntl $S pv -q big > /dev/null",
+        d.path(),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let trace = std::fs::read_to_string(d.path().join("trace")).unwrap();
+    let flags = trace
+        .lines()
+        .filter(|l| l.contains("fcntl(3, F_GETFL"))
+        .count();
+    assert!(flags <= 2, "{flags} F_GETFL on the input:\n{trace}");
+}

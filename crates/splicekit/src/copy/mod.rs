@@ -320,11 +320,52 @@ pub fn copy<S: AsFd, D: AsFd>(src: S, dst: D) -> Result<CopyReport> {
 ///
 /// `EINTR` is retried and `EAGAIN` waited out, so neither is returned.
 pub fn copy_with<S: AsFd, D: AsFd>(src: S, dst: D, opts: &CopyOptions) -> Result<CopyReport> {
-    copy_fds(src.as_fd(), dst.as_fd(), opts)
+    copy_fds(src.as_fd(), None, dst.as_fd(), opts)
 }
 
-fn copy_fds(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, opts: &CopyOptions) -> Result<CopyReport> {
-    let si = FdInfo::of(src).map_err(|e| stat_err(FdKind::Other, FdKind::Other, Side::Input, e))?;
+/// [`copy_with`] for a caller that has just classified `src` itself — with [`FdInfo::of`],
+/// or [`FdInfo::stat`] for a descriptor it opened with no status flags — so the engine does
+/// not `fstat` and `fcntl` it again (two system calls per input, which a tool copying many
+/// files pays for each). `src_info` must describe `src` as it is now; the sink is
+/// classified as in [`copy_with`].
+///
+/// ```
+/// use std::io::Write;
+/// use splicekit::{copy_classified, CopyOptions, FdInfo};
+/// let mut f = tempfile::tempfile()?;
+/// f.write_all(b"hello")?;
+/// std::io::Seek::rewind(&mut f)?;
+/// let info = FdInfo::stat(&f)?;
+/// let (r, w) = splicekit::Pipe::new()?.into_ends();
+/// let report = copy_classified(&f, &info, &w, &CopyOptions::default())?;
+/// assert_eq!(report.bytes, 5);
+/// # drop(r);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`copy_with`].
+pub fn copy_classified<S: AsFd, D: AsFd>(
+    src: S,
+    src_info: &FdInfo,
+    dst: D,
+    opts: &CopyOptions,
+) -> Result<CopyReport> {
+    copy_fds(src.as_fd(), Some(*src_info), dst.as_fd(), opts)
+}
+
+fn copy_fds(
+    src: BorrowedFd<'_>,
+    known: Option<FdInfo>,
+    dst: BorrowedFd<'_>,
+    opts: &CopyOptions,
+) -> Result<CopyReport> {
+    let si = match known {
+        Some(i) => i,
+        None => {
+            FdInfo::of(src).map_err(|e| stat_err(FdKind::Other, FdKind::Other, Side::Input, e))?
+        }
+    };
     let di = FdInfo::of(dst).map_err(|e| stat_err(si.kind, FdKind::Other, Side::Output, e))?;
     // Best effort; the sink pipe's capacity it reads serves the settled tail below.
     let grow = |fd, info: &FdInfo| {

@@ -55,7 +55,13 @@ pub fn copy_counted(
             followed_by: size.saturating_sub(pos + chunk) + opts.followed_by,
             ..opts.clone()
         };
-        match copy_with(input, out, &step) {
+        // A file is classified once for all its chunks; other kinds each time (their
+        // status flags belong to whoever else holds them).
+        let copied = match info.filter(|_| file) {
+            Some(i) => splicekit::copy_classified(input, &i, out, &step),
+            None => copy_with(input, out, &step),
+        };
+        match copied {
             Ok(r) if r.bytes == 0 => return check_shared(input, out, shared_end, pos),
             Ok(r) => {
                 if r.copied_tail < r.bytes {
