@@ -467,7 +467,6 @@ fn a_reset_connection_is_reported_not_swallowed_by_a_fallback() {
 /// Every boundary size into a pipe, a file and a TCP socket, in every FilePages mode.
 #[test]
 fn an_o_direct_source_is_copied_whole_into_every_sink() {
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = tempfile::tempdir().unwrap();
     let sizes = [
         0usize,
@@ -484,12 +483,7 @@ fn an_o_direct_source_is_copied_whole_into_every_sink() {
     for n in sizes {
         let path = dir.path().join("direct");
         std::fs::write(&path, data(n)).unwrap();
-        let open = || {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECT)
-                .open(&path)
-        };
+        let open = || open_direct(&path);
         if let Err(e) = open() {
             skip(format!(
                 "O_DIRECT refused on the temp dir's file system: {e}"

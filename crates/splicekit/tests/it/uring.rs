@@ -372,17 +372,11 @@ fn uring_failures_are_the_blocking_paths() {
 /// with EINVAL and read/write finishes it, as on the blocking path.
 #[test]
 fn uring_o_direct_source_is_copied_whole() {
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = tempfile::tempdir().unwrap();
     for n in SIZES.into_iter().chain([(3 << 20) + 7]) {
         let path = dir.path().join("direct");
         std::fs::write(&path, data(n)).unwrap();
-        let open = || {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECT)
-                .open(&path)
-        };
+        let open = || open_direct(&path);
         if let Err(e) = open() {
             skip(format!(
                 "O_DIRECT refused on the temp dir's file system: {e}"
