@@ -187,6 +187,30 @@ fn sparse_output_leaves_holes_and_keeps_every_byte() {
     assert_eq!(got.len(), 6 << 20);
     assert_eq!(sha(&got[..content.len()]), sha(&content));
     assert!(got[content.len()..].iter().all(|&b| b == 0xff));
+    // Every boundary size, zero blocks and data blocks alternating (4 KiB each), into a new
+    // file and appended after 4 bytes: byte for byte.
+    for n in SIZES.into_iter().chain([300_001, (1 << 20) + 4097]) {
+        let mut content = data(n);
+        for (i, b) in content.iter_mut().enumerate() {
+            if (i / 4096) % 2 == 0 {
+                *b = 0;
+            }
+        }
+        d.file("z", &content);
+        let (_, err, st) = run(
+            "$S pv -q -O z > new; printf head > app; $S pv -q -O z >> app",
+            &d,
+        );
+        assert_eq!(st, Some(0), "{n}: {err}");
+        let new = std::fs::read(d.path().join("new")).unwrap();
+        assert_eq!(sha(&new), sha(&content), "{n} into a new file");
+        let app = std::fs::read(d.path().join("app")).unwrap();
+        assert_eq!(
+            sha(&app),
+            sha(&[b"head".as_slice(), &content].concat()),
+            "{n} appended"
+        );
+    }
 }
 
 /// A process that opens `a` and `b` for reading and `out` for writing, reads and writes in
