@@ -198,22 +198,23 @@ pub fn main(args: &[OsString]) -> u8 {
         }
     };
     for (i, name) in operands.iter().enumerate() {
-        let shown = crate::quote::quote(name);
-        let file;
+        // Quoted only for a message: quoting reads the locale's variables.
+        let shown = || crate::quote::quote(name);
+        let mut file = None;
         let input: BorrowedFd<'_> = if name == "-" {
             read_stdin = true;
             stdin.as_fd()
         } else {
-            match File::open(name) {
+            match gather.open(name) {
                 Ok(f) => {
-                    file = f;
-                    file.as_fd()
+                    let f: &File = file.insert(f);
+                    f.as_fd()
                 }
                 Err(e) => {
                     if flush(&mut gather, &mut tail).is_err() {
                         return 1;
                     }
-                    eprintln!("cat: {shown}: {}", strerror(&e));
+                    eprintln!("cat: {}: {}", shown(), strerror(&e));
                     status = 1;
                     continue;
                 }
@@ -232,7 +233,7 @@ pub fn main(args: &[OsString]) -> u8 {
                 return 1;
             }
             if is_output(input, inf, oi) {
-                eprintln!("cat: {shown}: input file is output file");
+                eprintln!("cat: {}: input file is output file", shown());
                 status = 1;
                 continue;
             }
@@ -240,11 +241,14 @@ pub fn main(args: &[OsString]) -> u8 {
         let small = in_info.filter(|i| i.kind == FdKind::File && i.size <= gather::SMALL);
         if let Some(inf) = small.filter(|_| gathering) {
             let r = gather.take(input, inf.size);
+            if let Some(f) = file.take() {
+                gather.hold(f);
+            }
             if (r.is_err() || gather.full()) && flush(&mut gather, &mut tail).is_err() {
                 return 1;
             }
             if let Err(e) = r {
-                eprintln!("cat: {shown}: {}", strerror(&e));
+                eprintln!("cat: {}: {}", shown(), strerror(&e));
                 status = 1;
             }
             continue;
@@ -264,7 +268,16 @@ pub fn main(args: &[OsString]) -> u8 {
                 };
                 // A file cat opened itself is classified already (stdin's flags may be set).
                 let known = in_info.filter(|_| name != "-");
-                let r = fast_copy(input, known, out, report, &shown, tick, followed, &mut tail);
+                let r = fast_copy(
+                    input,
+                    known,
+                    out,
+                    report,
+                    &shown(),
+                    tick,
+                    followed,
+                    &mut tail,
+                );
                 if pipe_out {
                     for msg in tail.consumed(out_cap(out)) {
                         eprintln!("cat: {msg}");
@@ -277,7 +290,7 @@ pub fn main(args: &[OsString]) -> u8 {
         match res {
             Ok(()) => {}
             Err((Side::Input, e)) => {
-                eprintln!("cat: {shown}: {}", strerror(&e));
+                eprintln!("cat: {}: {}", shown(), strerror(&e));
                 status = 1;
             }
             Err((Side::Output, e)) => {

@@ -4,23 +4,64 @@
 //! `close` per file. Regular files never block, so gathering delays no output behind a pause;
 //! the buffer is written before any other input, before any message and at the end, so the
 //! order of bytes and messages is GNU cat's.
+//!
+//! The files read whole stay open until the buffer is written (at most [`HOLD`]): their
+//! descriptors are consecutive numbers, closed by one `close_range` per batch
+//! ([`splicekit::sys::close_all`]) where one `close` per file would cost a system call each.
 
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
+use rustix::io::Errno;
 use splicekit::sys;
 
 /// Files up to this size are gathered; larger ones go to the copy engine.
 pub const SMALL: u64 = 64 << 10;
 /// The buffer is written once it holds this much.
 const FLUSH_AT: usize = 128 << 10;
+/// At most this many files read whole are held open before they are closed together.
+const HOLD: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct Gather {
     buf: Vec<u8>,
+    held: Vec<OwnedFd>,
 }
 
 impl Gather {
+    /// Opens an input for reading. Out of descriptors (`EMFILE`, `ENFILE`) while files are
+    /// held, it closes them and tries once more, so holding never makes an open fail.
+    pub fn open(&mut self, name: &OsStr) -> io::Result<File> {
+        match File::open(name) {
+            Err(e)
+                if [Errno::MFILE, Errno::NFILE]
+                    .contains(&Errno::from_io_error(&e).unwrap_or(Errno::IO)) =>
+            {
+                if self.held.is_empty() {
+                    return Err(e);
+                }
+                self.release();
+                File::open(name)
+            }
+            r => r,
+        }
+    }
+
+    /// Keeps a file that was read whole open until the next batch close.
+    pub fn hold(&mut self, file: File) {
+        self.held.push(file.into());
+        if self.held.len() >= HOLD {
+            self.release();
+        }
+    }
+
+    /// Closes the held files.
+    pub fn release(&mut self) {
+        splicekit::sys::close_all(&mut self.held);
+    }
+
     /// Appends all of `input`, a regular file of about `size` bytes, to the buffer (a file
     /// that grew since its `fstat` is read on to its new end). Returns the bytes read.
     pub fn take(&mut self, input: BorrowedFd<'_>, size: u64) -> io::Result<u64> {

@@ -381,3 +381,40 @@ fn f3_writing_after_a_splice_never_changes_a_read_only_file() {
     // Drop the page cache's view: re-read through a fresh descriptor.
     assert_eq!(sha(&std::fs::read(&path).unwrap()), sha(&content));
 }
+
+/// `close_all` closes every descriptor it is given — consecutive runs (one `close_range`) and
+/// stragglers alike — and none it was not given: a descriptor opened between two of its own
+/// stays open and readable. Checked through `/proc/self/fd` by path, which other tests'
+/// descriptors (opened concurrently, on other files) cannot match.
+#[test]
+fn close_all_closes_exactly_the_descriptors_it_owns() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = |i: usize| dir.path().join(format!("f{i}"));
+    for i in 0..40 {
+        std::fs::write(name(i), [i as u8]).unwrap();
+    }
+    let keep_path = dir.path().join("keep");
+    std::fs::write(&keep_path, b"kept").unwrap();
+    let mut owned: Vec<OwnedFd> = (0..20)
+        .map(|i| File::open(name(i)).unwrap().into())
+        .collect();
+    // A descriptor that is not ours sits in the middle of the numbers, then more of ours.
+    let keep = File::open(&keep_path).unwrap();
+    owned.extend((20..40).map(|i| OwnedFd::from(File::open(name(i)).unwrap())));
+    // Out of order, as a caller might hold them.
+    owned.reverse();
+    let open_here = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|p| p.starts_with(dir.path()))
+            .collect()
+    };
+    assert_eq!(open_here().len(), 41);
+    sys::close_all(&mut owned);
+    assert!(owned.is_empty());
+    assert_eq!(open_here(), vec![keep_path.clone()]);
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut &keep, &mut s).unwrap();
+    assert_eq!(s, "kept");
+}
