@@ -33,7 +33,12 @@ pub struct Gather {
 impl Gather {
     /// Opens an input for reading. Out of descriptors (`EMFILE`, `ENFILE`) while files are
     /// held, it closes them and tries once more, so holding never makes an open fail.
+    /// A name that reaches a descriptor by its number (`/dev/fd/3`) is opened with none held:
+    /// GNU cat has closed its earlier inputs by then, so such a number is not one of them.
     pub fn open(&mut self, name: &OsStr) -> io::Result<File> {
+        if names_a_descriptor(name) {
+            self.release();
+        }
         match File::open(name) {
             Err(e)
                 if [Errno::MFILE, Errno::NFILE]
@@ -97,5 +102,53 @@ impl Gather {
         let n = self.buf.len() as u64;
         self.buf.clear();
         Ok(n)
+    }
+}
+
+/// Whether `name` is spelled as a path to a descriptor by number: `/dev/fd/N`,
+/// `/proc/self/fd/N`, `/proc/thread-self/fd/N` or `/proc/PID/fd/N`.
+fn names_a_descriptor(name: &OsStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let b = name.as_bytes();
+    if b.starts_with(b"/dev/fd/") {
+        return true;
+    }
+    let Some(rest) = b.strip_prefix(b"/proc/") else {
+        return false;
+    };
+    let Some(slash) = rest.iter().position(|&c| c == b'/') else {
+        return false;
+    };
+    let who = &rest[..slash];
+    let ours = who == b"self"
+        || who == b"thread-self"
+        || who.iter().all(u8::is_ascii_digit) && !who.is_empty();
+    ours && rest[slash..].starts_with(b"/fd/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_a_descriptor as n;
+
+    #[test]
+    fn names_that_reach_a_descriptor_by_number() {
+        for yes in [
+            "/dev/fd/3",
+            "/proc/self/fd/3",
+            "/proc/thread-self/fd/10",
+            "/proc/42/fd/3",
+        ] {
+            assert!(n(yes.as_ref()), "{yes}");
+        }
+        for no in [
+            "/dev/fdx",
+            "fd/3",
+            "/proc/self/fdinfo/3",
+            "/proc/x1/fd/3",
+            "/proc//fd/3",
+            "a",
+        ] {
+            assert!(!n(no.as_ref()), "{no}");
+        }
     }
 }

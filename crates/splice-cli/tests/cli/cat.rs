@@ -453,6 +453,18 @@ fn small_files_are_closed_in_batches_and_never_run_out_of_descriptors() {
             "ulimit -n {limit}"
         );
     }
+    // A held file's descriptor is not open for a name that refers to descriptors by number:
+    // GNU cat has closed `s000` when it opens `/dev/fd/3`, which then does not exist.
+    for name in ["/dev/fd/3", "/proc/self/fd/3", "/proc/thread-self/fd/4"] {
+        let script = format!("exec 3>&- 4>&-; CAT s000 s001 {name} s002 > out 2> err; echo $?; sha256sum out; cat err");
+        let ours = sh(&script.replace("CAT", "$S cat"), d.path());
+        let gnu = sh(&script.replace("CAT", "cat"), d.path());
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&gnu.stdout),
+            "{name}"
+        );
+    }
     if !have_strace() {
         return;
     }
