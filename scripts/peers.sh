@@ -11,7 +11,8 @@
 # system calls per operand, start-up on a 100-byte file, tee into one pipe, and one big file,
 # each against 15-line C loops built here with cc, and against uutils 0.12 and GNU cat HEAD
 # when they are (or can be) built into the cache ~/.cache/splice-peers: uutils by
-# `cargo install` (PEERS_UUTILS=0 skips it), GNU HEAD from git only with PEERS_GNU_HEAD=1.
+# `cargo install` (PEERS_UUTILS=0 skips it), GNU coreutils 9.10 (the newest release) from
+# Debian's pool (PEERS_GNU_NEW=0 skips it), GNU HEAD from git only with PEERS_GNU_HEAD=1.
 # Usage: scripts/peers.sh [SIZE_MIB] [GEN_GIB] (defaults 1024, 8); ONLY=relay (or cat, gen,
 # tee, pv, small, conns) runs one section. Not part of the tests.
 set -euo pipefail
@@ -182,6 +183,20 @@ if [ ! -x "$gnuhead" ] && [ "${PEERS_GNU_HEAD:-0}" = 1 ]; then
     && cd coreutils-head && ./bootstrap --skip-po >/dev/null && ./configure -q >/dev/null && make -s src/cat ) \
     || echo "GNU cat HEAD could not be built; left out"
 fi
+# GNU coreutils 9.10, the newest release (2026-02-04), from Debian's pool (reachable where
+# savannah is not); its release tarball needs no bootstrap. PEERS_GNU_NEW=0 skips it.
+gnunew=$cache/coreutils-9.10/src/cat
+if [ ! -x "$gnunew" ] && [ "${PEERS_GNU_NEW:-1}" = 1 ]; then
+  ( cd "$cache" && rm -rf coreutils-9.10 \
+    && curl -fsS -o coreutils-9.10.tar.xz \
+      http://deb.debian.org/debian/pool/main/c/coreutils/coreutils_9.10.orig.tar.xz \
+    && echo "b0482ebec42fd48e95cb9187d566b9e4  coreutils-9.10.tar.xz" | md5sum -c --quiet \
+    && tar xf coreutils-9.10.tar.xz && cd coreutils-9.10 \
+    && FORCE_UNSAFE_CONFIGURE=1 ./configure -q --disable-nls >/dev/null 2>&1 \
+    && bs=$(printf 'bs:\n\t@echo $(BUILT_SOURCES)\n' | make -s -f Makefile -f - bs) \
+    && make -s -j2 $bs >/dev/null 2>&1 && make -s -j2 src/cat src/tee src/yes >/dev/null 2>&1 ) \
+    || echo "GNU coreutils 9.10 could not be built; left out"
+fi
 peer() { [ -x "$2" ] && printf -- '-n\0%s\0%s\0' "$1" "$3"; }
 # The optional cats as hyperfine arguments in `extra`, each running "CAT ARGS" (a template).
 optional_cats() {
@@ -189,6 +204,7 @@ optional_cats() {
   local x
   while IFS= read -r -d '' x; do extra+=("$x"); done < <(
     peer "uutils cat 0.12" "$uu/cat" "bash -c '${1//CAT/$uu/cat}'"
+    peer "GNU cat 9.10" "$gnunew" "bash -c '${1//CAT/$gnunew}'"
     peer "GNU cat HEAD" "$gnuhead" "bash -c '${1//CAT/$gnuhead}'")
 }
 small=$(mktemp -d -p /dev/shm splice-peers-small.XXXXXX)
@@ -206,21 +222,28 @@ for into in "| $r" "> /dev/null"; do
 done
 echo
 echo "== system calls for 1,000 files of 1 KiB into /dev/null (strace -c -f)"
-for c in "$S cat" cat; do
+cats=("$S cat" cat)
+[ -x "$gnunew" ] && cats+=("$gnunew")
+for c in "${cats[@]}"; do
   n=$(cd "$small" && strace -c -f -o "$cache/strace.txt" $c $(ls | head -1000) > /dev/null; awk '/total/ {print $4}' "$cache/strace.txt")
   echo "$c: $n calls"
 done
 head -c 100 "$data" > "$small/tiny"
 echo
 echo "== start-up: a 100-byte file"
+new=()
+[ -x "$gnunew" ] && new=(-n "GNU cat 9.10" "$gnunew $small/tiny")
 hyperfine -N --warmup 20 --runs 300 --export-markdown "$table" \
-  -n "splice cat" "$S cat $small/tiny" -n "GNU cat 9.1" "cat $small/tiny" >/dev/null
+  -n "splice cat" "$S cat $small/tiny" -n "GNU cat 9.1" "cat $small/tiny" "${new[@]}" >/dev/null
 cat "$table"
 echo
-echo "== tee into one pipe: ${size} MiB, splice cat FILE | TEE | splicing reader"
-hyperfine -N --warmup 2 --runs 11 --export-markdown "$table" \
+echo "== tee into one pipe: ${size} MiB, splice cat FILE | TEE | splicing reader, 31 runs"
+new=()
+[ -x "$gnunew" ] && new=(-n "GNU tee 9.10" "bash -c 'set -o pipefail; $S cat $data | ${gnunew%cat}tee | $r'")
+hyperfine -N --warmup 2 --runs 31 --export-markdown "$table" \
   -n "splice tee" "bash -c 'set -o pipefail; $S cat $data | $S tee | $r'" \
-  -n "C splice loop" "bash -c 'set -o pipefail; $S cat $data | $cache/pipeloop | $r'" >/dev/null
+  -n "C splice loop" "bash -c 'set -o pipefail; $S cat $data | $cache/pipeloop | $r'" \
+  "${new[@]}" >/dev/null
 cat "$table"
 echo
 echo "== one big file: ${size} MiB from tmpfs into a splicing reader, 31 runs"
