@@ -15,29 +15,13 @@ use super::getopt::{self, Spec};
 use crate::util::{closed_at_start, strerror, Tail};
 
 pub(crate) const SPECS: &[Spec] = &[
-    Spec {
-        short: Some('A'),
-        long: Some("show-all"),
-        arg: None,
-        key: "A",
-    },
+    // GNU cat's long options in its table's order (an ambiguous abbreviation lists them so),
+    // then splice's own; then the short-only ones.
     Spec {
         short: Some('b'),
         long: Some("number-nonblank"),
         arg: None,
         key: "b",
-    },
-    Spec {
-        short: Some('e'),
-        long: None,
-        arg: None,
-        key: "e",
-    },
-    Spec {
-        short: Some('E'),
-        long: Some("show-ends"),
-        arg: None,
-        key: "E",
     },
     Spec {
         short: Some('n'),
@@ -52,10 +36,16 @@ pub(crate) const SPECS: &[Spec] = &[
         key: "s",
     },
     Spec {
-        short: Some('t'),
-        long: None,
+        short: Some('v'),
+        long: Some("show-nonprinting"),
         arg: None,
-        key: "t",
+        key: "v",
+    },
+    Spec {
+        short: Some('E'),
+        long: Some("show-ends"),
+        arg: None,
+        key: "E",
     },
     Spec {
         short: Some('T'),
@@ -64,16 +54,22 @@ pub(crate) const SPECS: &[Spec] = &[
         key: "T",
     },
     Spec {
-        short: Some('u'),
-        long: None,
+        short: Some('A'),
+        long: Some("show-all"),
         arg: None,
-        key: "u",
+        key: "A",
     },
     Spec {
-        short: Some('v'),
-        long: Some("show-nonprinting"),
+        short: None,
+        long: Some("help"),
         arg: None,
-        key: "v",
+        key: "help",
+    },
+    Spec {
+        short: None,
+        long: Some("version"),
+        arg: None,
+        key: "version",
     },
     Spec {
         short: None,
@@ -88,16 +84,22 @@ pub(crate) const SPECS: &[Spec] = &[
         key: "progress",
     },
     Spec {
-        short: None,
-        long: Some("help"),
+        short: Some('e'),
+        long: None,
         arg: None,
-        key: "help",
+        key: "e",
     },
     Spec {
-        short: None,
-        long: Some("version"),
+        short: Some('t'),
+        long: None,
         arg: None,
-        key: "version",
+        key: "t",
+    },
+    Spec {
+        short: Some('u'),
+        long: None,
+        arg: None,
+        key: "u",
     },
 ];
 

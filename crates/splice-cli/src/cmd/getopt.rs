@@ -107,6 +107,16 @@ fn long_match<'a>(specs: &'a [Spec], name: &str, whole: &str) -> Result<&'a Spec
         .iter()
         .filter(|s| !name.is_empty() && s.long.is_some_and(|l| l.starts_with(name)))
         .collect();
+    // As getopt_long: a later match that stands for the same option as the first
+    // (`--sparse`, `--sparse-output`) is no ambiguity, and is not listed among the
+    // possibilities; the others are, in the table's order.
+    let same = |a: &Spec, b: &Spec| a.key == b.key && a.arg == b.arg;
+    let hits: Vec<&Spec> = match hits.split_first() {
+        Some((first, rest)) => std::iter::once(*first)
+            .chain(rest.iter().copied().filter(|o| !same(first, o)))
+            .collect(),
+        None => hits,
+    };
     match hits.len() {
         1 => Ok(hits[0]),
         0 => Err(format!("unrecognized option '{whole}'")),
@@ -174,6 +184,38 @@ mod tests {
                 vec!["n", "b", "n"],
                 vec!["f".into(), "-".into(), "-b".into()]
             ))
+        );
+    }
+
+    #[test]
+    fn two_names_for_one_option_are_no_ambiguity() {
+        const TWO: [Spec; 3] = [
+            Spec {
+                short: Some('O'),
+                long: Some("sparse"),
+                arg: None,
+                key: "O",
+            },
+            Spec {
+                short: None,
+                long: Some("sparse-output"),
+                arg: None,
+                key: "O",
+            },
+            Spec {
+                short: Some('S'),
+                long: Some("spot"),
+                arg: None,
+                key: "S",
+            },
+        ];
+        let k = |a: &str| parse(&TWO, &os(&[a])).map(|(f, _)| f[0].key);
+        assert_eq!(k("--spars"), Ok("O"));
+        assert_eq!(k("--sparse-"), Ok("O"));
+        // getopt_long lists the first match and those unlike it: not the second name.
+        assert_eq!(
+            k("--sp"),
+            Err("option '--sp' is ambiguous; possibilities: '--sparse' '--spot'".into())
         );
     }
 

@@ -373,3 +373,65 @@ fn remote_changes_the_bar_style() {
         "the window title after -R -x: {err:?}"
     );
 }
+
+/// An ambiguous abbreviation lists its possibilities in the order of pv 1.9's option table, as
+/// getopt_long does; names for one option (`--sparse`, `--sparse-output`) are no ambiguity.
+/// The lists are pv 1.9's (its table, read from its source); where pv 1.6.20 has every option
+/// the prefix matches, the line is also the system pv's.
+#[test]
+fn ambiguous_abbreviations_list_pv_19s_order() {
+    let d = Dir::new();
+    let ours = |arg: &str| {
+        let o = sh(&format!("$S pv {arg} < /dev/null"), d.path());
+        (
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string(),
+            o.status.code(),
+        )
+    };
+    let expect = |arg: &str, list: &str| {
+        let (line, status) = ours(arg);
+        assert_eq!(
+            line,
+            format!("pv: option '{arg}' is ambiguous; possibilities: {list}")
+        );
+        assert_ne!(status, Some(0), "{arg}");
+    };
+    expect(
+        "--s",
+        "'--si' '--size' '--stats' '--skip-errors' '--stop-at-size' '--sync' '--sparse' \
+         '--sparse-output' '--store-and-forward'",
+    );
+    expect(
+        "--b",
+        "'--bytes' '--bits' '--buffer-percent' '--bar-style' '--buffer-size'",
+    );
+    expect("--n", "'--numeric' '--null' '--name' '--no-splice'");
+    expect("--l", "'--last-written' '--line-mode'");
+    expect("--w", "'--wait' '--width' '--watchfd'");
+    expect("--st", "'--stats' '--stop-at-size' '--store-and-forward'");
+    // One option under two names: taken, not refused.
+    let o = sh("printf abc | $S pv -q --spars", d.path());
+    assert_eq!(
+        (o.stdout.as_slice(), o.status.code()),
+        (&b"abc"[..], Some(0))
+    );
+    if !have(
+        "pv",
+        "the system pv is the reference for the options it has",
+    ) {
+        return;
+    }
+    for arg in ["--r", "--n", "--l", "--w"] {
+        let o = sh(&format!("pv {arg} < /dev/null"), d.path());
+        let theirs = String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        assert_eq!(ours(arg).0, theirs, "{arg}");
+    }
+}
