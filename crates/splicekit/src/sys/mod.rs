@@ -368,10 +368,10 @@ pub fn close_all(fds: &mut Vec<OwnedFd>) {
         let tail = rest.split_off(run);
         if run > 1 {
             let last = first + run as i32 - 1;
-            // SAFETY: every number in `first..=last` belongs to an `OwnedFd` in `rest` (the
-            // run is consecutive and sorted), which this function owns, so no descriptor of
-            // anyone else is closed; on success each is released with `into_raw_fd` below,
-            // so none is closed twice.
+            // Every number in `first..=last` belongs to an `OwnedFd` in `rest` (the run is
+            // consecutive and sorted); on success each is released with `into_raw_fd` below.
+            // SAFETY: the range holds only descriptors this function owns, so no one else's
+            // is closed, and none is closed twice.
             let r = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
             if r == 0 {
                 for f in rest {
