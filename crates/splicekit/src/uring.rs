@@ -21,3 +21,18 @@ pub use crate::sys::uring::{Ring, SpliceOp};
 pub fn engine_completions() -> u64 {
     crate::copy::calls_ring_completions()
 }
+
+#[cfg(feature = "tokio")]
+mod relay;
+
+/// The async side (features `io-uring` and `tokio`): a [`Reactor`] per tokio runtime runs
+/// splice and poll entries whose descriptors it keeps open (as `Arc`s, [`Keep`]) until their
+/// completions, and [`relay_until`] runs a connection's two directions on it — the io_uring
+/// engine of `splice relay --engine uring`.
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use crate::sys::uring::reactor::{Keep, Op, Reactor};
+
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use relay::relay_until;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use splicekit::tokio::{relay_until, Options, Path, SpliceStream};
+use splicekit::tokio::{relay_until, Options, Path, RelayError, RelayReport, SpliceStream};
+use splicekit::uring::Reactor;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
@@ -17,7 +18,7 @@ use tokio::task::JoinSet;
 
 use super::addr::{Bound, Endpoint};
 use super::proxy;
-use super::{Config, How};
+use super::{Config, Engine, How};
 use crate::util::strerror;
 
 enum Listener {
@@ -106,6 +107,15 @@ impl Stream {
                 r => return r,
             }
         }
+    }
+
+    /// The socket out of tokio's hands (still non-blocking), for the io_uring engine; and
+    /// whether it is TCP.
+    fn into_owned(self) -> io::Result<(Arc<std::os::fd::OwnedFd>, bool)> {
+        Ok(match self {
+            Stream::Tcp(s) => (Arc::new(s.into_std()?.into()), true),
+            Stream::Unix(s) => (Arc::new(s.into_std()?.into()), false),
+        })
     }
 
     /// Closes the socket with `SO_LINGER {1, 0}`: a TCP peer sees a reset, not an EOF, so it
@@ -229,10 +239,21 @@ pub fn worker(
                 return 0;
             }
         };
+        let reactor = match cfg.engine {
+            Engine::Uring => match Reactor::new(256) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let e = strerror(&e);
+                    eprintln!("relay: io_uring unavailable ({e}): this worker uses epoll");
+                    None
+                }
+            },
+            Engine::Epoll => None,
+        };
         drop(ready);
         let mut conns = JoinSet::new();
         let (cut_tx, cut) = watch::channel(false);
-        accept_loop(&listener, cfg, stop, &cut, &mut conns).await;
+        accept_loop(&listener, cfg, reactor, stop, &cut, &mut conns).await;
         drop(listener);
         let all = async { while conns.join_next().await.is_some() {} };
         if tokio::time::timeout(cfg.grace, all).await.is_ok() {
@@ -258,6 +279,7 @@ pub fn worker(
 async fn accept_loop(
     listener: &Listener,
     cfg: &Arc<Config>,
+    reactor: Option<Arc<Reactor>>,
     mut stop: watch::Receiver<bool>,
     cut: &watch::Receiver<bool>,
     conns: &mut JoinSet<()>,
@@ -297,7 +319,8 @@ async fn accept_loop(
             },
         };
         let cfg = cfg.clone();
-        conns.spawn(handle(stream, peer, cfg, cut.clone(), permit));
+        let reactor = reactor.clone();
+        conns.spawn(handle(stream, peer, cfg, reactor, cut.clone(), permit));
     }
 }
 
@@ -322,6 +345,7 @@ async fn handle(
     client: Stream,
     peer: String,
     cfg: Arc<Config>,
+    reactor: Option<Arc<Reactor>>,
     cut: watch::Receiver<bool>,
     _slot: Option<OwnedSemaphorePermit>,
 ) {
@@ -365,19 +389,26 @@ async fn handle(
         }
     }
     let stop = stop.as_mut();
-    let o = match (&mut client, &mut upstream) {
-        (Stream::Tcp(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
-        (Stream::Tcp(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
-        (Stream::Unix(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
-        (Stream::Unix(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
+    let o = match reactor {
+        // Closes both sockets itself.
+        Some(r) if cfg.how == How::Splice => pump_uring(&r, client, upstream, &cfg, stop).await,
+        _ => {
+            let o = match (&mut client, &mut upstream) {
+                (Stream::Tcp(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
+                (Stream::Tcp(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
+                (Stream::Unix(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
+                (Stream::Unix(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
+            };
+            // Closed before the log line is written: whoever reads it finds them gone.
+            if o.error.is_some() {
+                client.abort();
+                upstream.abort();
+            } else {
+                drop((client, upstream));
+            }
+            o
+        }
     };
-    // Closed before the log line is written: whoever reads it finds them gone.
-    if o.error.is_some() {
-        client.abort();
-        upstream.abort();
-    } else {
-        drop((client, upstream));
-    }
     drop(open);
     let secs = t0.elapsed().as_secs_f64();
     let (up, down) = (o.up, o.down);
@@ -513,6 +544,55 @@ where
         idle_timeout: cfg.idle_timeout,
         ..Options::default()
     };
+    outcome(relay_until(&*a, &*b, &opts, stop).await)
+}
+
+/// The io_uring engine: both sockets leave tokio (non-blocking still) and are shared with the
+/// worker's ring, which keeps them open while any entry names them; closed here (reset after
+/// an error) once the relay has ended and its entries are done.
+async fn pump_uring<S>(
+    r: &Arc<Reactor>,
+    client: Stream,
+    upstream: Stream,
+    cfg: &Config,
+    stop: S,
+) -> Outcome
+where
+    S: std::future::Future<Output = io::Error>,
+{
+    let (a, b) = match (client.into_owned(), upstream.into_owned()) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            return Outcome {
+                up: 0,
+                down: 0,
+                path: Path::Splice.to_string(),
+                error: Some(format!("io_uring: {}", strerror(&e))),
+            }
+        }
+    };
+    let opts = Options {
+        pipe_size: cfg.pipe_size,
+        idle_timeout: cfg.idle_timeout,
+        ..Options::default()
+    };
+    let res = splicekit::uring::relay_until(r, a.0.clone(), b.0.clone(), &opts, stop).await;
+    let o = outcome(res);
+    if o.error.is_some() {
+        for (fd, tcp) in [&a, &b] {
+            if *tcp {
+                let _ = rustix::net::sockopt::set_socket_linger(&**fd, Some(Duration::ZERO));
+            }
+        }
+    }
+    // The relay's entries are all complete: these are the last references, so the sockets
+    // close here, before the log line.
+    drop((a, b));
+    o
+}
+
+/// A finished relay's report or error as the log and the counters want it.
+fn outcome(res: Result<RelayReport, RelayError>) -> Outcome {
     let paths = |x: Path, y: Path| {
         if x == y {
             x.to_string()
@@ -520,7 +600,7 @@ where
             format!("{x} up, {y} down")
         }
     };
-    match relay_until(&*a, &*b, &opts, stop).await {
+    match res {
         Ok(r) => Outcome {
             up: r.a_to_b,
             down: r.b_to_a,
