@@ -12,6 +12,11 @@
 //! The copy engine uses a ring per thread when asked with
 //! [`CopyOptions::backend`](crate::CopyOptions::backend) = [`Backend::Uring`](crate::Backend::Uring),
 //! and falls back to blocking `splice(2)` where [`Ring::new`] fails.
+//!
+//! With feature `tokio` too, the async side: a `Reactor` per tokio runtime runs splice and
+//! poll entries as futures (`Op`), keeping their descriptors open (as `Arc`s, `Keep`) until
+//! each entry's own completion, whatever happens to the future; `relay_until` runs a
+//! connection's two directions on it — the io_uring engine of `splice relay --engine uring`.
 
 pub use crate::sys::uring::{Ring, SpliceOp};
 
@@ -25,10 +30,6 @@ pub fn engine_completions() -> u64 {
 #[cfg(feature = "tokio")]
 mod relay;
 
-/// The async side (features `io-uring` and `tokio`): a [`Reactor`] per tokio runtime runs
-/// splice and poll entries whose descriptors it keeps open (as `Arc`s, [`Keep`]) until their
-/// completions, and [`relay_until`] runs a connection's two directions on it — the io_uring
-/// engine of `splice relay --engine uring`.
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use crate::sys::uring::reactor::{Keep, Op, Reactor};

@@ -110,9 +110,10 @@ pub(crate) struct Args {
     strategy: How,
     /// What drives the splices of --strategy splice: epoll (tokio's reactor; each splice a
     /// system call made when the socket is ready) or uring (one io_uring per worker: each
-    /// splice, and each wait after EAGAIN, an io_uring entry run by the kernel's io_uring
-    /// workers). Where no ring can be set up (ENOSYS, EPERM, kernel.io_uring_disabled) the
-    /// relay says so on stderr and runs epoll.
+    /// splice an IORING_OP_SPLICE entry, run on the kernel's io_uring worker threads, and
+    /// each wait after EAGAIN an IORING_OP_POLL_ADD). Same options, logs and behaviour.
+    /// Where no ring can be set up (ENOSYS, EPERM, kernel.io_uring_disabled) the relay says
+    /// so on stderr and runs epoll.
     #[arg(long, value_enum, default_value = "epoll")]
     engine: Engine,
     /// Broker pipe size per direction (K, M suffixes).

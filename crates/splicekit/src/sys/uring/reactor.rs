@@ -209,6 +209,11 @@ impl Reactor {
             if inner.ring.submission().cq_overflow() {
                 let _ = inner.ring.submitter().submit();
             }
+            // Entries an enter left queued (EAGAIN, EBUSY): handed over now, as the queue
+            // drains, rather than waiting for the next op to be made.
+            if !inner.broken && !inner.ring.submission().is_empty() {
+                let _ = inner.enter();
+            }
             let done: Vec<(u64, i32)> = inner
                 .ring
                 .completion()
