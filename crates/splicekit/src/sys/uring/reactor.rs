@@ -247,7 +247,7 @@ impl Reactor {
 impl Inner {
     /// Pushes one entry and hands it to the kernel (`io_uring_enter`).
     fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        loop {
+        for _ in 0..2 {
             // The entry names descriptors only (no buffer); the slot it was made for holds
             // them, as `Arc`s, until the completion carrying its user data is reaped (or for
             // ever, if the ring breaks), so no number it names can be closed and reused
@@ -255,18 +255,22 @@ impl Inner {
             // SAFETY: every descriptor the entry names outlives the entry in the kernel.
             let pushed = unsafe { self.ring.submission().push(entry) };
             if pushed.is_ok() {
-                break;
+                return self.enter();
             }
-            // The queue is full (entries left by a failed enter): hand them over first.
+            // The queue is full (entries an earlier enter left): hand them over first.
             self.enter()?;
         }
-        self.enter()
+        // Still full: the kernel takes nothing now. This entry was not pushed.
+        Err(io::Error::from_raw_os_error(libc::EBUSY))
     }
 
     fn enter(&mut self) -> io::Result<()> {
         loop {
             match self.ring.submitter().submit() {
                 Ok(_) if self.ring.submission().is_empty() => return Ok(()),
+                // Some taken (the rest follow a failed one): hand those over too. None taken
+                // and no error: left for the next enter, rather than spinning here.
+                Ok(0) => return Ok(()),
                 Ok(_) => continue,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 // EAGAIN/EBUSY: the kernel is short of memory or the completion queue is
