@@ -28,6 +28,8 @@ pub fn engine_completions() -> u64 {
 }
 
 #[cfg(feature = "tokio")]
+mod direction;
+#[cfg(feature = "tokio")]
 mod relay;
 
 #[cfg(feature = "tokio")]

@@ -12,6 +12,7 @@ mod addr;
 mod balance;
 mod metrics;
 mod proxy;
+mod pump;
 mod serve;
 
 use std::ffi::OsString;
