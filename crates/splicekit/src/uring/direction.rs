@@ -45,6 +45,16 @@ impl AsFd for PipeOut {
     }
 }
 
+/// A system call's result in a completion's terms (bytes, or `-errno`), so the buffered
+/// path's `read`/`write` go through the same handling as the ring's splices; `Err` stays for
+/// what has no errno.
+fn as_completion(r: io::Result<usize>) -> io::Result<i32> {
+    match r {
+        Ok(n) => Ok(i32::try_from(n).unwrap_or(i32::MAX)),
+        Err(e) => e.raw_os_error().map(|c| -c).ok_or(e),
+    }
+}
+
 /// The pipe a direction holds while bytes are in flight.
 struct Broker {
     w: Arc<dyn Keep>,
@@ -160,7 +170,7 @@ impl Direction {
     }
 
     /// Starts the next read: a wait for `POLLIN`, a splice into the pipe, or (buffered) a
-    /// `read(2)` done at once. `Ok(true)`: the buffered read made progress.
+    /// `read(2)` done at once. `Ok(true)`: a buffered read was made (step again).
     fn start_fill(&mut self) -> Result<bool, Error> {
         if !self.in_ready {
             self.fill = Some((self.reactor.poll(self.src.clone(), POLLIN), Kind::Poll));
@@ -181,7 +191,9 @@ impl Direction {
             }
             _ => {
                 let r = sys::read(self.src.as_fd(), &mut self.buf[..], None);
-                self.on_read(r.map(|n| n as i32), Kind::Splice)
+                // Whatever it gave (bytes, EOF, EAGAIN: wait for POLLIN, EINTR: again), the
+                // caller steps again, starting the op that waits if one is needed.
+                self.on_read(as_completion(r), Kind::Splice).map(|_| true)
             }
         }
     }
@@ -241,7 +253,7 @@ impl Direction {
     }
 
     /// Starts the next write: a wait for `POLLOUT`, a splice out of the pipe, or (buffered)
-    /// a `write(2)` done at once. `Ok(true)`: the buffered write made progress.
+    /// a `write(2)` done at once. `Ok(true)`: a buffered write was made (step again).
     fn start_drain(&mut self) -> Result<bool, Error> {
         if !self.out_ready {
             self.drain = Some((self.reactor.poll(self.dst.clone(), POLLOUT), Kind::Poll));
@@ -259,7 +271,7 @@ impl Direction {
             _ => {
                 let data = &self.buf[self.start..self.start + self.pending];
                 let r = sys::write(self.dst.as_fd(), data, None);
-                self.on_write(r.map(|n| n as i32), Kind::Splice)
+                self.on_write(as_completion(r), Kind::Splice).map(|_| true)
             }
         }
     }
