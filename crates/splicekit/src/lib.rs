@@ -37,7 +37,9 @@
 //! * [`VmspliceWriter`], [`PageBuf`], [`FrozenPages`] — `vmsplice(2)` made safe: buffers go
 //!   to the pipe by value and come back only as fresh pages ([`vmsplice`] module docs).
 //! * `uring` (feature `io-uring`) — splice and tee through io_uring on a ring that owns its
-//!   submissions; [`CopyOptions::backend`] = [`Backend::Uring`] runs the engine's splices there.
+//!   submissions; [`CopyOptions::backend`] = [`Backend::Uring`] runs the engine's splices there;
+//!   with `tokio` too, `uring::Reactor` (a ring driven from a tokio runtime) and
+//!   `uring::relay_until` (a socket relay whose splices are io_uring entries).
 //! * `tokio` (feature `tokio`) — `copy` and `copy_bidirectional` for tokio TCP and Unix streams
 //!   (and `copy` for their split halves) through pooled broker pipes, waiting on readiness only
 //!   after `EAGAIN`.

@@ -12,6 +12,11 @@
 //! The copy engine uses a ring per thread when asked with
 //! [`CopyOptions::backend`](crate::CopyOptions::backend) = [`Backend::Uring`](crate::Backend::Uring),
 //! and falls back to blocking `splice(2)` where [`Ring::new`] fails.
+//!
+//! With feature `tokio` too, the async side: a `Reactor` per tokio runtime runs splice and
+//! poll entries as futures (`Op`), keeping their descriptors open (as `Arc`s, `Keep`) until
+//! each entry's own completion, whatever happens to the future; `relay_until` runs a
+//! connection's two directions on it — the io_uring engine of `splice relay --engine uring`.
 
 pub use crate::sys::uring::{Ring, SpliceOp};
 
@@ -21,3 +26,16 @@ pub use crate::sys::uring::{Ring, SpliceOp};
 pub fn engine_completions() -> u64 {
     crate::copy::calls_ring_completions()
 }
+
+#[cfg(feature = "tokio")]
+mod direction;
+#[cfg(feature = "tokio")]
+mod relay;
+
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use crate::sys::uring::reactor::{Keep, Op, Reactor};
+
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use relay::relay_until;

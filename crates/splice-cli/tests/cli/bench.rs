@@ -100,6 +100,7 @@ fn bench_runs_every_case_and_writes_json_and_svg() {
         for method in [
             "tokio copy_bidirectional",
             "splice relay",
+            "splice relay, io_uring",
             "splice relay, PROXY v2, 3 ups",
         ] {
             let row = format!("\"case\": \"{case}\", \"method\": \"{method}\"");

@@ -21,6 +21,23 @@ mod metrics;
 mod more;
 mod proxy;
 mod trust;
+mod uring;
+
+/// The engine the relay tests run `splice relay` with: `SPLICE_TEST_RELAY_ENGINE` (`epoll`,
+/// the default, or `uring`). `.ci/run` runs this whole file a second time with `uring`.
+pub fn engine() -> &'static str {
+    static ENGINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| match std::env::var("SPLICE_TEST_RELAY_ENGINE") {
+        Ok(e) if e == "uring" || e == "epoll" => e,
+        Ok(e) => panic!("SPLICE_TEST_RELAY_ENGINE={e}: epoll or uring"),
+        Err(_) => "epoll".to_string(),
+    })
+}
+
+/// `--engine ENGINE` for a relay started without [`Relay`].
+pub fn engine_args() -> [&'static str; 2] {
+    ["--engine", engine()]
+}
 
 /// A running `splice relay --log`, its stderr collected line by line.
 pub struct Relay {
@@ -30,8 +47,23 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// `[prefix...] splice relay --log LISTEN UPSTREAM args...`; waits for its listening line.
+    /// `[prefix...] splice relay --log --engine ENGINE LISTEN UPSTREAM args...` ([`engine`]);
+    /// waits for its listening line, which must name the engine asked for.
+    /// `--strategy copy` (tokio's copy, no splice to drive) always runs with epoll.
     pub fn start_with(prefix: &[&str], listen: &str, upstream: &str, args: &[&str]) -> Relay {
+        let copy = args.windows(2).any(|w| w == ["--strategy", "copy"]);
+        let engine = if copy { "epoll" } else { engine() };
+        Relay::start_engine(engine, prefix, listen, upstream, args)
+    }
+
+    /// [`Relay::start_with`] with the engine given.
+    pub fn start_engine(
+        engine: &str,
+        prefix: &[&str],
+        listen: &str,
+        upstream: &str,
+        args: &[&str],
+    ) -> Relay {
         let mut cmd = match prefix.split_first() {
             Some((p, rest)) => {
                 let mut c = Command::new(p);
@@ -43,7 +75,7 @@ impl Relay {
         // Its own process group, so Drop can kill a wrapper (strace) and the relay under it.
         use std::os::unix::process::CommandExt;
         let mut child = cmd
-            .args(["relay", "--log", listen, upstream])
+            .args(["relay", "--log", "--engine", engine, listen, upstream])
             .args(args)
             .process_group(0)
             .stdout(Stdio::null())
@@ -56,14 +88,22 @@ impl Relay {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("relay: listening on ") {
-                    let _ = tx.send(rest.split(" -> ").next().unwrap().to_string());
+                    let uring = rest.ends_with(" (io_uring engine)");
+                    let _ = tx.send((rest.split(" -> ").next().unwrap().to_string(), uring));
                 }
                 l.lock().unwrap().push(line);
             }
         });
-        let addr = rx
+        let (addr, uring) = rx
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("relay did not start: {:?}", log.lock().unwrap()));
+        // A relay asked for io_uring runs it unless the ring cannot be set up, which it says.
+        let fell_back = || log.lock().unwrap()[0].contains("io_uring unavailable");
+        assert!(
+            uring == (engine == "uring") || (engine == "uring" && fell_back()),
+            "--engine {engine}: {:?}",
+            log.lock().unwrap()
+        );
         Relay { child, addr, log }
     }
 

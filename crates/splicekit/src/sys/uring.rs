@@ -16,6 +16,9 @@ use io_uring::{opcode, squeue, types, IoUring, Probe};
 
 use super::{SpliceFlags, MAX_RW_COUNT};
 
+#[cfg(feature = "tokio")]
+pub(crate) mod reactor;
+
 /// An io_uring instance that runs splice and tee, one call (or one linked pair) at a time.
 ///
 /// ```

@@ -526,7 +526,8 @@ where
 }
 
 /// Re-arms the idle timer when bytes moved since the last poll; fires when it runs out.
-fn poll_idle(
+/// (Shared with the io_uring relay.)
+pub(crate) fn poll_idle(
     cx: &mut Context<'_>,
     limit: Duration,
     timer: &mut Pin<Box<Sleep>>,

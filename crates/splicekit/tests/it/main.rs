@@ -10,5 +10,7 @@ mod tee;
 mod tokio;
 #[cfg(feature = "io-uring")]
 mod uring;
+#[cfg(all(feature = "io-uring", feature = "tokio"))]
+mod uring_relay;
 mod util;
 mod vmsplice;

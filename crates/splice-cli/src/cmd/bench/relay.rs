@@ -15,7 +15,7 @@ use super::Sample;
 /// The relay cases by name and stream count.
 pub const CASES: [(&str, usize); 2] = [("relay-1", 1), ("relay-64", 64)];
 
-pub const ABOUT: &str = "client threads sendfile() a 1 MiB memfd to the relay (-j CPUs) on 127.0.0.1; the sink splices each connection to /dev/null; CPU = the relay process (and its children)";
+pub const ABOUT: &str = "client threads sendfile() a 1 MiB memfd to the relay (-j CPUs) on 127.0.0.1; the sink splices each connection to /dev/null; CPU = the relay process (its io_uring workers included) and its children";
 
 /// The relays compared, baseline first; socat joins when it is installed (scripts/peers.sh
 /// installs it), with its default 8 KiB buffer and a listen backlog of 1024 (its default of 5
@@ -24,6 +24,8 @@ pub fn methods() -> Vec<(&'static str, &'static str)> {
     let mut m = vec![
         ("tokio copy_bidirectional", "copy"),
         ("splice relay", "splice"),
+        // The same relay with its splices run by io_uring (`--engine uring`).
+        ("splice relay, io_uring", "splice-uring"),
         // The operator's setup: a PROXY v2 header to each of three upstreams in turn (the
         // same sink three times, so the bytes are counted in one place).
         ("splice relay, PROXY v2, 3 ups", "splice-proxy3"),
@@ -147,8 +149,13 @@ impl RelayProc {
                 Some(how) => (how, true),
                 None => (strategy, false),
             };
+            let (how, engine) = match how.strip_suffix("-uring") {
+                Some(how) => (how, "uring"),
+                None => (how, "epoll"),
+            };
             let mut c = Command::new(std::env::current_exe()?);
             c.args(["relay", "-j", &jobs.to_string(), "--strategy", how])
+                .args(["--engine", engine])
                 .arg(addr.to_string())
                 .arg(sink.to_string());
             if proxy3 {

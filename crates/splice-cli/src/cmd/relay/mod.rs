@@ -12,6 +12,7 @@ mod addr;
 mod balance;
 mod metrics;
 mod proxy;
+mod pump;
 mod serve;
 
 use std::ffi::OsString;
@@ -108,6 +109,14 @@ pub(crate) struct Args {
     /// How connections move bytes: splice, or tokio::io::copy_bidirectional (the baseline).
     #[arg(long, value_enum, default_value = "splice")]
     strategy: How,
+    /// What drives the splices of --strategy splice: epoll (tokio's reactor; each splice a
+    /// system call made when the socket is ready) or uring (one io_uring per worker: each
+    /// splice an IORING_OP_SPLICE entry, run on the kernel's io_uring worker threads, and
+    /// each wait after EAGAIN an IORING_OP_POLL_ADD). Same options, logs and behaviour.
+    /// Where no ring can be set up (ENOSYS, EPERM, kernel.io_uring_disabled) the relay says
+    /// so on stderr and runs epoll.
+    #[arg(long, value_enum, default_value = "epoll")]
+    engine: Engine,
     /// Broker pipe size per direction (K, M suffixes).
     #[arg(long, default_value = "1M", value_parser = |s: &str| crate::util::size_arg("size", s))]
     pipe_size: u64,
@@ -122,6 +131,15 @@ pub enum How {
     Copy,
 }
 
+/// What drives a connection's splices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// tokio's epoll reactor: `splicekit::tokio::relay_until`.
+    Epoll,
+    /// io_uring, one ring per worker: `splicekit::uring::relay_until`.
+    Uring,
+}
+
 /// What every worker needs.
 pub struct Config {
     pub upstream: Pool,
@@ -133,6 +151,7 @@ pub struct Config {
     pub grace: Duration,
     pub log: bool,
     pub how: How,
+    pub engine: Engine,
     pub pipe_size: usize,
     /// The PROXY protocol header to send upstream, if any.
     pub send_proxy: Option<proxy::Version>,
@@ -193,6 +212,9 @@ fn check(a: &Args) -> Result<(), String> {
     if a.idle_timeout.is_some() && a.strategy == How::Copy {
         return Err("--idle-timeout needs --strategy splice".into());
     }
+    if a.engine == Engine::Uring && a.strategy == How::Copy {
+        return Err("--engine uring needs --strategy splice".into());
+    }
     if a.refuse_excess && a.max_conns == 0 {
         return Err("--refuse-excess needs --max-conns N with N > 0".into());
     }
@@ -247,6 +269,19 @@ fn run(a: Args) -> Result<usize, String> {
         None => None,
     };
     raise_fd_limit();
+    let engine = match a.engine {
+        Engine::Uring => match splicekit::uring::Ring::new(8) {
+            Ok(_) => Engine::Uring,
+            Err(e) => {
+                eprintln!(
+                    "relay: io_uring unavailable ({}): using the epoll engine",
+                    strerror(&e)
+                );
+                Engine::Epoll
+            }
+        },
+        Engine::Epoll => Engine::Epoll,
+    };
     // Signal handlers first: a SIGINT arriving once the listening line is out must stop
     // the relay gracefully, not kill it.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -279,6 +314,7 @@ fn run(a: Args) -> Result<usize, String> {
         grace: a.grace,
         log: a.log,
         how: a.strategy,
+        engine,
         pipe_size: usize::try_from(a.pipe_size).unwrap_or(usize::MAX),
         send_proxy: match (a.send_proxy, a.send_proxy_v2) {
             (true, _) => Some(proxy::Version::V1),
@@ -321,7 +357,11 @@ fn run(a: Args) -> Result<usize, String> {
     drop(ready_tx);
     while ready.recv().is_ok() {}
     if a.log {
-        eprintln!("relay: listening on {name} -> {}", cfg.upstream);
+        let by = match cfg.engine {
+            Engine::Uring => " (io_uring engine)",
+            Engine::Epoll => "",
+        };
+        eprintln!("relay: listening on {name} -> {}{by}", cfg.upstream);
     }
     let cut = rt.block_on(supervise(workers, stop_tx, signals));
     // Only a socket file the relay bound itself: a passed one belongs to the service manager.

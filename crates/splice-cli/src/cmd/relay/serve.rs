@@ -6,18 +6,18 @@ use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use splicekit::tokio::{relay_until, Options, Path, SpliceStream};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use splicekit::uring::Reactor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::task::JoinSet;
 
 use super::addr::{Bound, Endpoint};
 use super::proxy;
-use super::{Config, How};
+use super::pump::{pump, pump_uring};
+use super::{Config, Engine, How};
 use crate::util::strerror;
 
 enum Listener {
@@ -25,7 +25,7 @@ enum Listener {
     Unix(UnixListener),
 }
 
-enum Stream {
+pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
 }
@@ -108,65 +108,21 @@ impl Stream {
         }
     }
 
+    /// The socket out of tokio's hands (still non-blocking), for the io_uring engine; and
+    /// whether it is TCP.
+    pub fn into_owned(self) -> io::Result<(Arc<std::os::fd::OwnedFd>, bool)> {
+        Ok(match self {
+            Stream::Tcp(s) => (Arc::new(s.into_std()?.into()), true),
+            Stream::Unix(s) => (Arc::new(s.into_std()?.into()), false),
+        })
+    }
+
     /// Closes the socket with `SO_LINGER {1, 0}`: a TCP peer sees a reset, not an EOF, so it
     /// cannot take a cut-off stream for a complete one. (A Unix stream peer sees an EOF.)
-    fn abort(self) {
+    pub fn abort(self) {
         if let Stream::Tcp(s) = &self {
             let _ = rustix::net::sockopt::set_socket_linger(s, Some(Duration::ZERO));
         }
-    }
-}
-
-/// A stream that counts the bytes written into it and notes whether it failed.
-struct Counted<'a, S> {
-    s: &'a mut S,
-    wrote: u64,
-    failed: bool,
-}
-
-impl<'a, S: Unpin> Counted<'a, S> {
-    fn new(s: &'a mut S) -> Self {
-        let (wrote, failed) = (0, false);
-        Counted { s, wrote, failed }
-    }
-
-    fn poll<T>(
-        &mut self,
-        f: impl FnOnce(Pin<&mut S>) -> Poll<io::Result<T>>,
-    ) -> Poll<io::Result<T>> {
-        let r = f(Pin::new(&mut *self.s));
-        self.failed |= matches!(r, Poll::Ready(Err(_)));
-        r
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Counted<'_, S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.poll(|s| s.poll_read(cx, buf))
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let r = self.poll(|s| s.poll_write(cx, buf));
-        if let Poll::Ready(Ok(n)) = r {
-            self.wrote += n as u64;
-        }
-        r
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll(|s| s.poll_flush(cx))
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll(|s| s.poll_shutdown(cx))
     }
 }
 
@@ -229,10 +185,21 @@ pub fn worker(
                 return 0;
             }
         };
+        let reactor = match cfg.engine {
+            Engine::Uring => match Reactor::new(256) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let e = strerror(&e);
+                    eprintln!("relay: io_uring unavailable ({e}): this worker uses epoll");
+                    None
+                }
+            },
+            Engine::Epoll => None,
+        };
         drop(ready);
         let mut conns = JoinSet::new();
         let (cut_tx, cut) = watch::channel(false);
-        accept_loop(&listener, cfg, stop, &cut, &mut conns).await;
+        accept_loop(&listener, cfg, reactor, stop, &cut, &mut conns).await;
         drop(listener);
         let all = async { while conns.join_next().await.is_some() {} };
         if tokio::time::timeout(cfg.grace, all).await.is_ok() {
@@ -258,6 +225,7 @@ pub fn worker(
 async fn accept_loop(
     listener: &Listener,
     cfg: &Arc<Config>,
+    reactor: Option<Arc<Reactor>>,
     mut stop: watch::Receiver<bool>,
     cut: &watch::Receiver<bool>,
     conns: &mut JoinSet<()>,
@@ -297,7 +265,8 @@ async fn accept_loop(
             },
         };
         let cfg = cfg.clone();
-        conns.spawn(handle(stream, peer, cfg, cut.clone(), permit));
+        let reactor = reactor.clone();
+        conns.spawn(handle(stream, peer, cfg, reactor, cut.clone(), permit));
     }
 }
 
@@ -310,18 +279,11 @@ impl Drop for Active<'_> {
     }
 }
 
-/// What a finished connection moved, or how it failed.
-struct Outcome {
-    up: u64,
-    down: u64,
-    path: String,
-    error: Option<String>,
-}
-
 async fn handle(
     client: Stream,
     peer: String,
     cfg: Arc<Config>,
+    reactor: Option<Arc<Reactor>>,
     cut: watch::Receiver<bool>,
     _slot: Option<OwnedSemaphorePermit>,
 ) {
@@ -365,19 +327,26 @@ async fn handle(
         }
     }
     let stop = stop.as_mut();
-    let o = match (&mut client, &mut upstream) {
-        (Stream::Tcp(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
-        (Stream::Tcp(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
-        (Stream::Unix(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
-        (Stream::Unix(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
+    let o = match reactor {
+        // Closes both sockets itself.
+        Some(r) if cfg.how == How::Splice => pump_uring(&r, client, upstream, &cfg, stop).await,
+        _ => {
+            let o = match (&mut client, &mut upstream) {
+                (Stream::Tcp(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
+                (Stream::Tcp(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
+                (Stream::Unix(a), Stream::Tcp(b)) => pump(a, b, &cfg, stop).await,
+                (Stream::Unix(a), Stream::Unix(b)) => pump(a, b, &cfg, stop).await,
+            };
+            // Closed before the log line is written: whoever reads it finds them gone.
+            if o.error.is_some() {
+                client.abort();
+                upstream.abort();
+            } else {
+                drop((client, upstream));
+            }
+            o
+        }
     };
-    // Closed before the log line is written: whoever reads it finds them gone.
-    if o.error.is_some() {
-        client.abort();
-        upstream.abort();
-    } else {
-        drop((client, upstream));
-    }
     drop(open);
     let secs = t0.elapsed().as_secs_f64();
     let (up, down) = (o.up, o.down);
@@ -479,68 +448,5 @@ async fn stop_when(cfg: &Config, t0: Instant, mut cut: watch::Receiver<bool>) ->
             io::Error::new(io::ErrorKind::TimedOut, format!("open longer than --max-lifetime {d:?}"))
         }
         () = cut => io::Error::other(format!("cut at the end of the {:?} grace period", cfg.grace)),
-    }
-}
-
-/// Moves the connection's bytes by the configured strategy until they end or `stop` does.
-async fn pump<A, B, S>(a: &mut A, b: &mut B, cfg: &Config, stop: S) -> Outcome
-where
-    A: SpliceStream + AsyncRead + AsyncWrite + Unpin,
-    B: SpliceStream + AsyncRead + AsyncWrite + Unpin,
-    S: std::future::Future<Output = io::Error>,
-{
-    if cfg.how == How::Copy {
-        let path = "tokio::io::copy_bidirectional".to_string();
-        // Counted here: copy_bidirectional's own counts are lost when it fails.
-        let (mut a, mut b) = (Counted::new(a), Counted::new(b));
-        let r = tokio::select! {
-            r = tokio::io::copy_bidirectional(&mut a, &mut b) => r.err().map(|e| (e, true)),
-            e = stop => Some((e, false)),
-        };
-        return Outcome {
-            up: b.wrote,
-            down: a.wrote,
-            path,
-            error: r.map(|(e, io)| match (io, a.failed) {
-                (false, _) => e.to_string(),
-                (true, true) => format!("client: {}", strerror(&e)),
-                (true, false) => format!("upstream: {}", strerror(&e)),
-            }),
-        };
-    }
-    let opts = Options {
-        pipe_size: cfg.pipe_size,
-        idle_timeout: cfg.idle_timeout,
-        ..Options::default()
-    };
-    let paths = |x: Path, y: Path| {
-        if x == y {
-            x.to_string()
-        } else {
-            format!("{x} up, {y} down")
-        }
-    };
-    match relay_until(&*a, &*b, &opts, stop).await {
-        Ok(r) => Outcome {
-            up: r.a_to_b,
-            down: r.b_to_a,
-            path: paths(r.a_to_b_path, r.b_to_a_path),
-            error: None,
-        },
-        Err(e) => {
-            let r = e.report;
-            let error = match e.error.op() {
-                splicekit::Op::Stop => e.error.io_error().to_string(),
-                splicekit::Op::Idle => format!("idle: {}", e.error),
-                _ if e.on_a() => format!("client: {}", e.error),
-                _ => format!("upstream: {}", e.error),
-            };
-            Outcome {
-                up: r.a_to_b,
-                down: r.b_to_a,
-                path: paths(r.a_to_b_path, r.b_to_a_path),
-                error: Some(error),
-            }
-        }
     }
 }

@@ -256,6 +256,7 @@ fn a_bad_header_is_reported_without_log_too() {
     let listen = format!("unix:{}", path.display());
     let mut child = std::process::Command::new(splice())
         .args(["relay", "--accept-proxy", &listen, &up])
+        .args(super::engine_args())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

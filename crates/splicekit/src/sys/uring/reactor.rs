@@ -1,0 +1,460 @@
+//! An io_uring driven from a tokio runtime: [`Reactor`] owns a ring whose descriptor is
+//! registered with tokio ([`AsyncFd`]); a driver task reaps completions and wakes the
+//! [`Op`] futures waiting for them.
+//!
+//! What keeps it safe: an entry names descriptors by number, and the kernel may look a number
+//! up at any time until the entry's completion is posted. So every op takes its descriptors as
+//! `Arc`s ([`Keep`]), and the reactor holds those `Arc`s in the op's slot until the kernel has
+//! posted that op's own completion — whatever happens to the [`Op`] future meanwhile. A future
+//! dropped early (a timeout, a cut) asks the kernel to cancel the entry
+//! (`IORING_OP_ASYNC_CANCEL`) and leaves the slot as an orphan, which lets go of the
+//! descriptors only when the completion arrives. Leaking the future (`mem::forget`) leaks the
+//! descriptors, never closes them early. No memory is lent to the kernel: splice takes its
+//! length and flags by value, poll its mask.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use io_uring::{opcode, squeue, types, IoUring, Probe};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::sys::{SpliceFlags, MAX_RW_COUNT};
+
+/// A descriptor owner an [`Op`] keeps alive (and open) until its completion: anything that
+/// derefs to a descriptor and may be shared across threads.
+pub trait Keep: AsFd + Send + Sync + 'static {}
+
+impl<T: AsFd + Send + Sync + 'static> Keep for T {}
+
+/// The user data of cancel entries: their completions are not looked at.
+const CANCEL: u64 = u64::MAX;
+
+/// One op's place in the reactor, indexed by the entry's user data.
+enum Slot {
+    Free,
+    /// In the kernel's hands: `keep` holds its descriptors open until `res` is posted.
+    Busy {
+        /// Held, never read: dropping it is what closes (or pools) the descriptors.
+        _keep: [Option<Arc<dyn Keep>>; 2],
+        waker: Option<Waker>,
+        res: Option<i32>,
+        /// The future is gone: free the slot (and the descriptors) at the completion.
+        orphan: bool,
+        /// A cancel entry was already pushed for it.
+        cancelled: bool,
+    },
+}
+
+struct Inner {
+    ring: IoUring,
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    /// An `io_uring_enter` failed with entries it did not take: they may still be submitted
+    /// by a later enter, so no slot is ever reused and no new op is started.
+    broken: bool,
+}
+
+/// A duplicate of the ring's descriptor, owned by tokio's `AsyncFd` (the same open ring, so
+/// the same readiness).
+struct RingFd(OwnedFd);
+
+impl AsRawFd for RingFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// An io_uring for one tokio runtime (a relay worker): ops are submitted as they are made,
+/// and their completions are reaped by a driver task spawned on the runtime that created it.
+///
+/// Made by [`Reactor::new`] inside a runtime; the driver runs until that runtime shuts down.
+pub struct Reactor {
+    /// Dropped (deregistered from tokio) before the ring is closed.
+    afd: AsyncFd<RingFd>,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor").finish_non_exhaustive()
+    }
+}
+
+impl Reactor {
+    /// `io_uring_setup(2)` with `entries` submission slots, checks that the ring runs
+    /// `IORING_OP_SPLICE` and `IORING_OP_POLL_ADD`, registers its descriptor with the current
+    /// tokio runtime and spawns the driver task there.
+    ///
+    /// # Errors
+    /// `ENOSYS` no io_uring (or a seccomp filter that says so), `EPERM`
+    /// `kernel.io_uring_disabled` (or a seccomp filter), `ENOMEM` locked memory,
+    /// `EOPNOTSUPP` a ring that cannot splice (Linux before 5.7); tokio's error registering
+    /// the descriptor.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (as `tokio::spawn` does).
+    pub fn new(entries: u32) -> io::Result<Arc<Reactor>> {
+        let ring = IoUring::new(entries.max(8))?;
+        let mut probe = Probe::new();
+        let ok = ring.submitter().register_probe(&mut probe).is_ok()
+            && probe.is_supported(opcode::Splice::CODE)
+            && probe.is_supported(opcode::PollAdd::CODE)
+            && probe.is_supported(opcode::AsyncCancel::CODE);
+        if !ok {
+            return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+        }
+        // SAFETY: `ring` owns this descriptor and lives past the borrow (this statement).
+        let fd = unsafe { BorrowedFd::borrow_raw(ring.as_raw_fd()) };
+        let dup = rustix::io::fcntl_dupfd_cloexec(fd, 0)?;
+        // SAFETY: the `AsyncFd` owns the descriptor (a duplicate of the ring's, in `RingFd`'s
+        // `OwnedFd`): it stays open and the same until the `AsyncFd` drops or forgets it.
+        let afd = unsafe { AsyncFd::register_with_interest(RingFd(dup), Interest::READABLE) }?;
+        let r = Arc::new(Reactor {
+            afd,
+            inner: Mutex::new(Inner {
+                ring,
+                slots: Vec::new(),
+                free: Vec::new(),
+                broken: false,
+            }),
+        });
+        tokio::spawn(drive(r.clone()));
+        Ok(r)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `IORING_OP_SPLICE` from `fd_in` to `fd_out` (one a pipe), up to `len` bytes (clamped
+    /// to [`MAX_RW_COUNT`]), no offsets. The op's result is `splice(2)`'s: bytes moved, 0 at
+    /// the end of input, or `-errno`. Blocking descriptors block a kernel worker thread;
+    /// with `SPLICE_F_NONBLOCK` and non-blocking sockets the call never waits.
+    pub fn splice(
+        self: &Arc<Self>,
+        fd_in: Arc<dyn Keep>,
+        fd_out: Arc<dyn Keep>,
+        len: usize,
+        flags: SpliceFlags,
+    ) -> Op {
+        let (i, o) = (fd_in.as_fd().as_raw_fd(), fd_out.as_fd().as_raw_fd());
+        let len = len.min(MAX_RW_COUNT) as u32;
+        // Only the splice flags themselves: bit 31 would name a registered file.
+        let flags = flags.bits() & SpliceFlags::all().bits();
+        let e = opcode::Splice::new(types::Fd(i), -1, types::Fd(o), -1, len)
+            .flags(flags)
+            .build();
+        self.start(e, [Some(fd_in), Some(fd_out)])
+    }
+
+    /// `IORING_OP_POLL_ADD`, one shot: completes with the `poll(2)` events (`POLLIN`,
+    /// `POLLOUT`, `POLLERR`, `POLLHUP`, …) of `fd` once one of `events` (or an error or hang-up)
+    /// holds.
+    pub fn poll(self: &Arc<Self>, fd: Arc<dyn Keep>, events: u32) -> Op {
+        let raw = fd.as_fd().as_raw_fd();
+        let e = opcode::PollAdd::new(types::Fd(raw), events).build();
+        self.start(e, [Some(fd), None])
+    }
+
+    /// Pushes `entry` (user data = its slot) and submits it.
+    fn start(self: &Arc<Self>, entry: squeue::Entry, keep: [Option<Arc<dyn Keep>>; 2]) -> Op {
+        let mut inner = self.lock();
+        if inner.broken {
+            drop(inner);
+            return Op::failed(self, io::Error::other("io_uring: ring unusable"));
+        }
+        let slot = match inner.free.pop() {
+            Some(s) => s,
+            None => {
+                inner.slots.push(Slot::Free);
+                inner.slots.len() - 1
+            }
+        };
+        inner.slots[slot] = Slot::Busy {
+            _keep: keep,
+            waker: None,
+            res: None,
+            orphan: false,
+            cancelled: false,
+        };
+        let entry = entry.user_data(slot as u64);
+        match inner.push(&entry) {
+            Ok(()) => Op {
+                reactor: self.clone(),
+                state: OpState::Slot(slot),
+            },
+            Err(e) => {
+                // Never pushed: the slot is free again and nothing names the descriptors.
+                inner.slots[slot] = Slot::Free;
+                inner.free.push(slot);
+                drop(inner);
+                Op::failed(self, e)
+            }
+        }
+    }
+
+    /// Takes every posted completion: results into their slots (waking their futures),
+    /// orphans freed.
+    fn reap(&self) {
+        let mut wake = Vec::new();
+        {
+            let mut inner = self.lock();
+            let inner = &mut *inner;
+            // Completions the kernel kept aside while the queue was full (IORING_FEAT_NODROP)
+            // come back only through an enter.
+            if inner.ring.submission().cq_overflow() {
+                let _ = inner.ring.submitter().submit();
+            }
+            // Entries an enter left queued (EAGAIN, EBUSY): handed over now, as the queue
+            // drains, rather than waiting for the next op to be made.
+            if !inner.broken && !inner.ring.submission().is_empty() {
+                let _ = inner.enter();
+            }
+            let done: Vec<(u64, i32)> = inner
+                .ring
+                .completion()
+                .map(|c| (c.user_data(), c.result()))
+                .collect();
+            for (ud, r) in done {
+                let Some(slot) = inner.slots.get_mut(ud as usize) else {
+                    continue; // CANCEL
+                };
+                match slot {
+                    Slot::Busy { orphan: true, .. } => {
+                        *slot = Slot::Free;
+                        if !inner.broken {
+                            inner.free.push(ud as usize);
+                        }
+                    }
+                    Slot::Busy { res, waker, .. } => {
+                        *res = Some(r);
+                        wake.extend(waker.take());
+                    }
+                    Slot::Free => {}
+                }
+            }
+        }
+        for w in wake {
+            w.wake();
+        }
+    }
+}
+
+impl Inner {
+    /// Pushes one entry and hands it to the kernel (`io_uring_enter`).
+    fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        for _ in 0..2 {
+            // The entry names descriptors only (no buffer); the slot it was made for holds
+            // them, as `Arc`s, until the completion carrying its user data is reaped (or for
+            // ever, if the ring breaks), so no number it names can be closed and reused
+            // while the kernel may still look it up.
+            // SAFETY: every descriptor the entry names outlives the entry in the kernel.
+            let pushed = unsafe { self.ring.submission().push(entry) };
+            if pushed.is_ok() {
+                return self.enter();
+            }
+            // The queue is full (entries an earlier enter left): hand them over first.
+            self.enter()?;
+        }
+        // Still full: the kernel takes nothing now. This entry was not pushed.
+        Err(io::Error::from_raw_os_error(libc::EBUSY))
+    }
+
+    fn enter(&mut self) -> io::Result<()> {
+        loop {
+            match self.ring.submitter().submit() {
+                Ok(_) if self.ring.submission().is_empty() => return Ok(()),
+                // Some taken (the rest follow a failed one): hand those over too. None taken
+                // and no error: left for the next enter, rather than spinning here.
+                Ok(0) => return Ok(()),
+                Ok(_) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                // EAGAIN/EBUSY: the kernel is short of memory or the completion queue is
+                // overflowing; the entries stay queued for the next enter (every new op
+                // enters again), so they are taken, just later.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EBUSY)) => {
+                    return Ok(())
+                }
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Asks the kernel to cancel the entry in `slot` (its completion still comes, with
+    /// `-ECANCELED` or whatever it had got to). The cancel's own completion is ignored.
+    fn cancel(&mut self, slot: usize) {
+        if let Some(Slot::Busy {
+            cancelled,
+            res: None,
+            ..
+        }) = self.slots.get_mut(slot)
+        {
+            if !*cancelled {
+                *cancelled = true;
+                let e = opcode::AsyncCancel::new(slot as u64)
+                    .build()
+                    .user_data(CANCEL);
+                let _ = self.push(&e);
+            }
+        }
+    }
+}
+
+impl Drop for Reactor {
+    /// Waits for every entry still in the kernel (cancelling them) before the ring and the
+    /// descriptors the slots hold are closed.
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        if inner.broken {
+            return; // entries may never complete: the slots' descriptors stay leaked
+        }
+        let busy: Vec<usize> = (0..inner.slots.len())
+            .filter(|&i| matches!(inner.slots[i], Slot::Busy { res: None, .. }))
+            .collect();
+        for &i in &busy {
+            inner.cancel(i);
+        }
+        let mut left = busy.len();
+        while left > 0 && !inner.broken {
+            match inner.ring.submitter().submit_and_wait(1) {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(_) => break,
+            }
+            let done: Vec<u64> = inner.ring.completion().map(|c| c.user_data()).collect();
+            for ud in done {
+                if let Some(s @ Slot::Busy { res: None, .. }) = inner.slots.get_mut(ud as usize) {
+                    *s = Slot::Free;
+                    left -= 1;
+                }
+            }
+        }
+        if left > 0 {
+            // Entries the kernel still holds: their descriptors stay open for good.
+            std::mem::forget(std::mem::take(&mut inner.slots));
+        }
+    }
+}
+
+/// Reaps completions whenever the ring's descriptor turns readable.
+async fn drive(r: Arc<Reactor>) {
+    loop {
+        let mut ready = match r.afd.readable().await {
+            Ok(g) => g,
+            Err(_) => return,
+        };
+        // Cleared before reaping: a completion posted after the reap raises a new edge.
+        ready.clear_ready();
+        drop(ready);
+        r.reap();
+    }
+}
+
+enum OpState {
+    Slot(usize),
+    Failed(Option<io::Error>),
+    Done,
+}
+
+/// One submitted entry: completes with the kernel's result (`>= 0`, or `-errno`).
+///
+/// Dropping it before it completes cancels the entry; its descriptors stay open until the
+/// kernel has posted its completion.
+pub struct Op {
+    reactor: Arc<Reactor>,
+    state: OpState,
+}
+
+impl std::fmt::Debug for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Op").finish_non_exhaustive()
+    }
+}
+
+impl Op {
+    fn failed(r: &Arc<Reactor>, e: io::Error) -> Op {
+        Op {
+            reactor: r.clone(),
+            state: OpState::Failed(Some(e)),
+        }
+    }
+
+    /// Asks the kernel to cancel the entry; the future still completes, once the kernel has
+    /// let go of it, with `-ECANCELED` or the result it had reached.
+    pub fn cancel(&mut self) {
+        if let OpState::Slot(s) = self.state {
+            self.reactor.lock().cancel(s);
+        }
+    }
+}
+
+impl std::future::Future for Op {
+    /// The completion's result: `Err` only for the ring's own failure (the entry never
+    /// reached the kernel).
+    type Output = io::Result<i32>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<i32>> {
+        let slot = match &mut self.state {
+            OpState::Slot(s) => *s,
+            OpState::Failed(e) => {
+                let e = e
+                    .take()
+                    .unwrap_or_else(|| io::Error::other("io_uring op polled again"));
+                self.state = OpState::Done;
+                return Poll::Ready(Err(e));
+            }
+            OpState::Done => return Poll::Ready(Err(io::Error::other("io_uring op polled again"))),
+        };
+        let reactor = self.reactor.clone();
+        let mut inner = reactor.lock();
+        let inner = &mut *inner;
+        let Some(Slot::Busy { res, waker, .. }) = inner.slots.get_mut(slot) else {
+            return Poll::Ready(Err(io::Error::other("io_uring: lost slot")));
+        };
+        if let Some(r) = *res {
+            // Completed: the kernel is done with the descriptors.
+            inner.slots[slot] = Slot::Free;
+            if !inner.broken {
+                inner.free.push(slot);
+            }
+            self.state = OpState::Done;
+            return Poll::Ready(Ok(r));
+        }
+        match waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        let OpState::Slot(slot) = self.state else {
+            return;
+        };
+        let mut inner = self.reactor.lock();
+        let inner = &mut *inner;
+        match inner.slots.get_mut(slot) {
+            Some(s @ Slot::Busy { res: Some(_), .. }) => {
+                *s = Slot::Free;
+                if !inner.broken {
+                    inner.free.push(slot);
+                }
+            }
+            Some(Slot::Busy { orphan, waker, .. }) => {
+                *orphan = true;
+                *waker = None;
+                inner.cancel(slot);
+            }
+            _ => {}
+        }
+    }
+}
