@@ -34,7 +34,7 @@ mod relay;
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub use crate::sys::uring::reactor::{Keep, Op, Reactor};
+pub use crate::sys::uring::reactor::{Accepts, Keep, Op, Reactor};
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

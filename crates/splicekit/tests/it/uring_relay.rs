@@ -172,3 +172,52 @@ fn an_idle_relay_ends_with_its_entries_done() {
         assert_eq!((Arc::strong_count(&a), Arc::strong_count(&b)), (1, 1));
     });
 }
+
+/// A multishot accept hands over every connection in order, each a working non-blocking
+/// socket; dropped with connections still queued, it closes them (their clients read EOF)
+/// and, once the kernel has posted the cancellation, lets go of the listener's duplicate.
+#[test]
+fn a_multishot_accept_takes_every_connection_and_closes_what_it_leaves() {
+    rt().block_on(async {
+        let Some(r) = reactor() else { return };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dup: OwnedFd = listener.try_clone().unwrap().into();
+        let dup_raw = dup.as_raw_fd();
+        let dup_was = names(dup_raw);
+        let mut accepts = r.accept_multishot(Arc::new(dup));
+        let mut clients = Vec::new();
+        for i in 0..5u8 {
+            let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            c.write_all(&[i]).await.unwrap();
+            clients.push(c);
+        }
+        for i in 0..3u8 {
+            let fd = accepts.next().await.unwrap();
+            let s = std::net::TcpStream::from(fd);
+            let mut s = tokio::net::TcpStream::from_std(s).expect("non-blocking, usable");
+            let mut b = [0u8];
+            s.read_exact(&mut b).await.unwrap();
+            assert_eq!(b[0], i, "in order");
+        }
+        // Let the kernel accept the last two (queued, never taken), then drop.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(accepts);
+        for c in &mut clients[3..] {
+            let mut b = [0u8; 1];
+            let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut b))
+                .await
+                .expect("closed, not left hanging")
+                .unwrap_or(0);
+            assert_eq!(n, 0, "an untaken connection is closed");
+        }
+        let t = Instant::now();
+        while names(dup_raw) == dup_was {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "the listener's duplicate stays open"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+}

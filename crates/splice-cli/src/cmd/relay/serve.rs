@@ -2,13 +2,13 @@
 //! and the grace period after a stop.
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use splicekit::uring::Reactor;
+use splicekit::uring::{Accepts, Reactor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
@@ -145,6 +145,79 @@ impl Listener {
             Listener::Unix(l) => Ok((Stream::Unix(l.accept().await?.0), "unix".to_string())),
         }
     }
+
+    /// A connection the io_uring accepted on this listener (non-blocking already), and a
+    /// name for its peer.
+    fn adopt(&self, fd: OwnedFd) -> io::Result<(Stream, String)> {
+        match self {
+            Listener::Tcp(_) => {
+                let s = TcpStream::from_std(std::net::TcpStream::from(fd))?;
+                let _ = s.set_nodelay(true);
+                let peer = s.peer_addr()?.to_string();
+                Ok((Stream::Tcp(s), peer))
+            }
+            Listener::Unix(_) => {
+                let s = UnixStream::from_std(std::os::unix::net::UnixStream::from(fd))?;
+                Ok((Stream::Unix(s), "unix".to_string()))
+            }
+        }
+    }
+
+    /// A multishot accept on this listener through `reactor`, which holds a duplicate of its
+    /// descriptor until the accept's last completion.
+    fn accept_multishot(&self, reactor: &Arc<Reactor>) -> io::Result<Accepts> {
+        let fd = match self {
+            Listener::Tcp(l) => l.as_fd(),
+            Listener::Unix(l) => l.as_fd(),
+        };
+        let dup = rustix::io::fcntl_dupfd_cloexec(fd, 0)?;
+        Ok(reactor.accept_multishot(Arc::new(dup)))
+    }
+}
+
+/// Where a worker's connections come from: tokio's accept (an `accept4` per connection), or
+/// with the io_uring engine a multishot accept (one entry for all of them).
+enum Source {
+    Tokio,
+    Uring(Option<Accepts>),
+}
+
+impl Source {
+    /// The next connection; `Err` for a failed accept (the multishot one is armed again on
+    /// the next call).
+    async fn next(
+        &mut self,
+        listener: &Listener,
+        reactor: Option<&Arc<Reactor>>,
+    ) -> io::Result<(Stream, String)> {
+        let Source::Uring(multi) = self else {
+            return listener.accept().await;
+        };
+        let Some(reactor) = reactor else {
+            return listener.accept().await;
+        };
+        if multi.is_none() {
+            *multi = Some(listener.accept_multishot(reactor)?);
+        }
+        let accepts = multi.as_mut().expect("armed above");
+        match accepts.next().await {
+            Ok(fd) => listener.adopt(fd),
+            Err(e) => {
+                *multi = None;
+                if e.raw_os_error() == Some(libc_einval()) {
+                    // A kernel without multishot accept (before 5.19): tokio's from now on.
+                    *self = Source::Tokio;
+                    return listener.accept().await;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// `EINVAL`, the error of a multishot accept the kernel does not know.
+fn libc_einval() -> i32 {
+    rustix::io::Errno::INVAL.raw_os_error()
 }
 
 async fn connect(to: &Endpoint) -> io::Result<Stream> {
@@ -230,10 +303,21 @@ async fn accept_loop(
     cut: &watch::Receiver<bool>,
     conns: &mut JoinSet<()>,
 ) {
+    // A multishot accept keeps taking connections while a worker waits for a --max-conns
+    // slot, where tokio's leaves them in the backlog: it is used where no such wait can be.
+    // Not on a Unix socket path: the entry holds the listener until the ring is torn down,
+    // 4-10 ms after a SIGKILL here, and a relay started at once on that path would find it
+    // still answering (the stale-file check) where tokio's listener dies with the process.
+    let tcp = matches!(listener, Listener::Tcp(_));
+    let mut source = if reactor.is_some() && tcp && (cfg.limit.is_none() || cfg.refuse_excess) {
+        Source::Uring(None)
+    } else {
+        Source::Tokio
+    };
     loop {
         while conns.try_join_next().is_some() {}
         let accepted = tokio::select! {
-            r = listener.accept() => r,
+            r = source.next(listener, reactor.as_ref()) => r,
             _ = stop.changed() => return,
         };
         let (stream, peer) = match accepted {

@@ -132,3 +132,58 @@ fn without_io_uring_the_relay_says_so_and_runs_epoll_with_every_byte() {
         assert_eq!(about, 1, "{log:#?}");
     });
 }
+
+/// The uring engine takes its connections from one multishot accept entry: no `accept4`
+/// call per connection (strace sees none), where the epoll engine makes one for each, and
+/// where a --max-conns wait keeps tokio's accept (a multishot accept would take connections
+/// out of the backlog while the worker waits for a slot). Every byte checked by hash.
+#[test]
+fn the_uring_engine_accepts_by_one_multishot_entry() {
+    if !have_uring() || !have_strace() {
+        return;
+    }
+    let rt = rt();
+    rt.block_on(async {
+        let (up, mut seen) = hashing_upstream().await;
+        for (engine, args, per_conn) in [
+            ("uring", &[][..], false),
+            ("uring", &["--max-conns", "4", "--refuse-excess"][..], false),
+            ("uring", &["--max-conns", "4"][..], true),
+            ("epoll", &[][..], true),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let trace = dir.path().join("trace");
+            let t = trace.to_str().unwrap();
+            let prefix = ["strace", "-f", "-o", t, "-e", "trace=accept,accept4"];
+            let mut all = vec!["-j", "1"];
+            all.extend_from_slice(args);
+            let relay = Relay::start_engine(engine, &prefix, "127.0.0.1:0", &up.to_string(), &all);
+            let n = 20;
+            for i in 0..n {
+                let size = SIZES[i % SIZES.len()];
+                let sent = exchange(&relay.addr, size, size).await;
+                assert_eq!(
+                    seen.recv().await.unwrap(),
+                    sent,
+                    "{engine} {args:?}: {size} bytes"
+                );
+            }
+            wait_lines(&relay, n + 1).await;
+            let calls = std::fs::read_to_string(&trace)
+                .unwrap()
+                .lines()
+                .filter(|l| l.contains("accept4(") || l.contains("accept("))
+                .filter(|l| !l.contains("EAGAIN"))
+                .count();
+            if per_conn {
+                assert!(
+                    calls >= n,
+                    "{engine} {args:?}: {calls} accept calls for {n} connections"
+                );
+            } else {
+                assert_eq!(calls, 0, "{engine} {args:?}: {calls} accept calls");
+            }
+            drop(relay);
+        }
+    });
+}

@@ -12,13 +12,14 @@
 //! descriptors, never closes them early. No memory is lent to the kernel: splice takes its
 //! length and flags by value, poll its mask.
 
+use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use io_uring::{opcode, squeue, types, IoUring, Probe};
+use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -47,6 +48,29 @@ enum Slot {
         /// A cancel entry was already pushed for it.
         cancelled: bool,
     },
+    /// A multishot accept: each completion a new connection, until one without
+    /// `IORING_CQE_F_MORE` ends it.
+    Accepts {
+        /// The listening socket (a duplicate), open until the last completion.
+        _keep: Arc<dyn Keep>,
+        waker: Option<Waker>,
+        /// Connections accepted and not yet taken (owned: closed if never taken).
+        ready: VecDeque<OwnedFd>,
+        /// The last completion's result (0 or `-errno`): no more will come.
+        ended: Option<i32>,
+        orphan: bool,
+        cancelled: bool,
+    },
+}
+
+impl Slot {
+    /// Whether the kernel may still post completions for this slot.
+    fn in_flight(&self) -> bool {
+        matches!(
+            self,
+            Slot::Busy { res: None, .. } | Slot::Accepts { ended: None, .. }
+        )
+    }
 }
 
 struct Inner {
@@ -160,12 +184,61 @@ impl Reactor {
         self.start(e, [Some(fd), None])
     }
 
+    /// `IORING_OP_ACCEPT` in multishot mode (Linux 5.19+) on the listening socket `listener`:
+    /// one entry that accepts every connection as it comes (`SOCK_CLOEXEC | SOCK_NONBLOCK`),
+    /// each taken with [`Accepts::next`], where a tokio listener makes one `accept4` call
+    /// per connection. A kernel without multishot accept ends it at once with `EINVAL`.
+    pub fn accept_multishot(self: &Arc<Self>, listener: Arc<dyn Keep>) -> Accepts {
+        let raw = listener.as_fd().as_raw_fd();
+        let e = opcode::AcceptMulti::new(types::Fd(raw))
+            .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            .build();
+        let slot = Slot::Accepts {
+            _keep: listener,
+            waker: None,
+            ready: VecDeque::new(),
+            ended: None,
+            orphan: false,
+            cancelled: false,
+        };
+        match self.start_slot(e, slot) {
+            Ok(slot) => Accepts {
+                reactor: self.clone(),
+                slot: Some(slot),
+                failed: None,
+            },
+            Err(e) => Accepts {
+                reactor: self.clone(),
+                slot: None,
+                failed: Some(e),
+            },
+        }
+    }
+
     /// Pushes `entry` (user data = its slot) and submits it.
     fn start(self: &Arc<Self>, entry: squeue::Entry, keep: [Option<Arc<dyn Keep>>; 2]) -> Op {
+        let slot = Slot::Busy {
+            _keep: keep,
+            waker: None,
+            res: None,
+            orphan: false,
+            cancelled: false,
+        };
+        match self.start_slot(entry, slot) {
+            Ok(slot) => Op {
+                reactor: self.clone(),
+                state: OpState::Slot(slot),
+            },
+            Err(e) => Op::failed(self, e),
+        }
+    }
+
+    /// Puts `state` in a free slot, then pushes `entry` with that slot as its user data and
+    /// submits it; returns the slot.
+    fn start_slot(self: &Arc<Self>, entry: squeue::Entry, state: Slot) -> io::Result<usize> {
         let mut inner = self.lock();
         if inner.broken {
-            drop(inner);
-            return Op::failed(self, io::Error::other("io_uring: ring unusable"));
+            return Err(io::Error::other("io_uring: ring unusable"));
         }
         let slot = match inner.free.pop() {
             Some(s) => s,
@@ -174,25 +247,15 @@ impl Reactor {
                 inner.slots.len() - 1
             }
         };
-        inner.slots[slot] = Slot::Busy {
-            _keep: keep,
-            waker: None,
-            res: None,
-            orphan: false,
-            cancelled: false,
-        };
+        inner.slots[slot] = state;
         let entry = entry.user_data(slot as u64);
         match inner.push(&entry) {
-            Ok(()) => Op {
-                reactor: self.clone(),
-                state: OpState::Slot(slot),
-            },
+            Ok(()) => Ok(slot),
             Err(e) => {
                 // Never pushed: the slot is free again and nothing names the descriptors.
                 inner.slots[slot] = Slot::Free;
                 inner.free.push(slot);
-                drop(inner);
-                Op::failed(self, e)
+                Err(e)
             }
         }
     }
@@ -214,16 +277,40 @@ impl Reactor {
             if !inner.broken && !inner.ring.submission().is_empty() {
                 let _ = inner.enter();
             }
-            let done: Vec<(u64, i32)> = inner
+            let done: Vec<(u64, i32, u32)> = inner
                 .ring
                 .completion()
-                .map(|c| (c.user_data(), c.result()))
+                .map(|c| (c.user_data(), c.result(), c.flags()))
                 .collect();
-            for (ud, r) in done {
+            for (ud, r, flags) in done {
                 let Some(slot) = inner.slots.get_mut(ud as usize) else {
                     continue; // CANCEL
                 };
                 match slot {
+                    Slot::Accepts {
+                        ready,
+                        ended,
+                        waker,
+                        orphan,
+                        ..
+                    } => {
+                        if let Some(fd) = accepted(r) {
+                            if !*orphan {
+                                ready.push_back(fd);
+                            }
+                        }
+                        if !cqueue::more(flags) {
+                            if *orphan {
+                                *slot = Slot::Free;
+                                if !inner.broken {
+                                    inner.free.push(ud as usize);
+                                }
+                                continue;
+                            }
+                            *ended = Some(r.min(0));
+                        }
+                        wake.extend(waker.take());
+                    }
                     Slot::Busy { orphan: true, .. } => {
                         *slot = Slot::Free;
                         if !inner.broken {
@@ -290,11 +377,19 @@ impl Inner {
     /// Asks the kernel to cancel the entry in `slot` (its completion still comes, with
     /// `-ECANCELED` or whatever it had got to). The cancel's own completion is ignored.
     fn cancel(&mut self, slot: usize) {
-        if let Some(Slot::Busy {
-            cancelled,
-            res: None,
-            ..
-        }) = self.slots.get_mut(slot)
+        let cancelled = match self.slots.get_mut(slot) {
+            Some(Slot::Busy {
+                cancelled,
+                res: None,
+                ..
+            }) => cancelled,
+            Some(Slot::Accepts {
+                cancelled,
+                ended: None,
+                ..
+            }) => cancelled,
+            _ => return,
+        };
         {
             if !*cancelled {
                 *cancelled = true;
@@ -316,7 +411,7 @@ impl Drop for Reactor {
             return; // entries may never complete: the slots' descriptors stay leaked
         }
         let busy: Vec<usize> = (0..inner.slots.len())
-            .filter(|&i| matches!(inner.slots[i], Slot::Busy { res: None, .. }))
+            .filter(|&i| inner.slots[i].in_flight())
             .collect();
         for &i in &busy {
             inner.cancel(i);
@@ -328,9 +423,22 @@ impl Drop for Reactor {
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
                 Err(_) => break,
             }
-            let done: Vec<u64> = inner.ring.completion().map(|c| c.user_data()).collect();
-            for ud in done {
-                if let Some(s @ Slot::Busy { res: None, .. }) = inner.slots.get_mut(ud as usize) {
+            let done: Vec<(u64, i32, u32)> = inner
+                .ring
+                .completion()
+                .map(|c| (c.user_data(), c.result(), c.flags()))
+                .collect();
+            for (ud, r, flags) in done {
+                let Some(s) = inner.slots.get_mut(ud as usize) else {
+                    continue;
+                };
+                if matches!(s, Slot::Accepts { .. }) {
+                    drop(accepted(r)); // a connection nobody will take: closed
+                    if cqueue::more(flags) {
+                        continue;
+                    }
+                }
+                if s.in_flight() {
                     *s = Slot::Free;
                     left -= 1;
                 }
@@ -452,6 +560,116 @@ impl Drop for Op {
             Some(Slot::Busy { orphan, waker, .. }) => {
                 *orphan = true;
                 *waker = None;
+                inner.cancel(slot);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The connection a multishot accept's completion carries (`result` >= 0), owned from here on.
+fn accepted(result: i32) -> Option<OwnedFd> {
+    // SAFETY: a non-negative accept result is a descriptor the kernel has just installed in
+    // this process for us; nothing else knows its number, so this is its only owner.
+    (result >= 0).then(|| unsafe { OwnedFd::from_raw_fd(result) })
+}
+
+/// The connections a multishot accept ([`Reactor::accept_multishot`]) takes, in order.
+///
+/// Dropping it cancels the accept; connections accepted and not taken are closed, as are any
+/// the kernel accepts before the cancellation lands.
+pub struct Accepts {
+    reactor: Arc<Reactor>,
+    slot: Option<usize>,
+    failed: Option<io::Error>,
+}
+
+impl std::fmt::Debug for Accepts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accepts").finish_non_exhaustive()
+    }
+}
+
+impl Accepts {
+    /// The next accepted connection (a non-blocking, close-on-exec socket).
+    ///
+    /// # Errors
+    /// Once the accept has ended, the errno of its last completion (`EMFILE`, `ENFILE`,
+    /// `EINVAL` on a kernel without multishot accept, `ECANCELED`…), or the ring's own
+    /// failure; every later call fails too: make a new one with
+    /// [`Reactor::accept_multishot`].
+    pub async fn next(&mut self) -> io::Result<OwnedFd> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
+        let Some(slot) = self.slot else {
+            let e = self
+                .failed
+                .take()
+                .unwrap_or_else(|| io::Error::from_raw_os_error(libc::ECANCELED));
+            return Poll::Ready(Err(e));
+        };
+        let reactor = self.reactor.clone();
+        let mut inner = reactor.lock();
+        let inner = &mut *inner;
+        let Some(Slot::Accepts {
+            ready,
+            ended,
+            waker,
+            ..
+        }) = inner.slots.get_mut(slot)
+        else {
+            self.slot = None;
+            return Poll::Ready(Err(io::Error::other("io_uring: lost slot")));
+        };
+        if let Some(fd) = ready.pop_front() {
+            return Poll::Ready(Ok(fd));
+        }
+        if let Some(r) = *ended {
+            inner.slots[slot] = Slot::Free;
+            if !inner.broken {
+                inner.free.push(slot);
+            }
+            self.slot = None;
+            let e = if r < 0 {
+                io::Error::from_raw_os_error(-r)
+            } else {
+                io::Error::other("io_uring: the multishot accept ended")
+            };
+            return Poll::Ready(Err(e));
+        }
+        match waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Accepts {
+    fn drop(&mut self) {
+        let Some(slot) = self.slot else {
+            return;
+        };
+        let mut inner = self.reactor.lock();
+        let inner = &mut *inner;
+        match inner.slots.get_mut(slot) {
+            Some(s @ Slot::Accepts { ended: Some(_), .. }) => {
+                *s = Slot::Free; // the untaken connections close here
+                if !inner.broken {
+                    inner.free.push(slot);
+                }
+            }
+            Some(Slot::Accepts {
+                orphan,
+                waker,
+                ready,
+                ..
+            }) => {
+                *orphan = true;
+                *waker = None;
+                ready.clear();
                 inner.cancel(slot);
             }
             _ => {}
