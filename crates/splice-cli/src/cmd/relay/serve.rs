@@ -176,35 +176,28 @@ impl Listener {
 }
 
 /// Where a worker's connections come from: tokio's accept (an `accept4` per connection), or
-/// with the io_uring engine a multishot accept (one entry for all of them).
+/// with the io_uring engine a multishot accept (one entry for all of them), armed on first
+/// use and again after it ends.
 enum Source {
     Tokio,
-    Uring(Option<Accepts>),
+    Uring(Arc<Reactor>, Option<Accepts>),
 }
 
 impl Source {
-    /// The next connection; `Err` for a failed accept (the multishot one is armed again on
-    /// the next call).
-    async fn next(
-        &mut self,
-        listener: &Listener,
-        reactor: Option<&Arc<Reactor>>,
-    ) -> io::Result<(Stream, String)> {
-        let Source::Uring(multi) = self else {
+    /// The next connection and a name for its peer.
+    async fn next(&mut self, listener: &Listener) -> io::Result<(Stream, String)> {
+        let Source::Uring(reactor, multi) = self else {
             return listener.accept().await;
         };
-        let Some(reactor) = reactor else {
-            return listener.accept().await;
+        let accepts = match multi {
+            Some(a) => a,
+            None => multi.insert(listener.accept_multishot(reactor)?),
         };
-        if multi.is_none() {
-            *multi = Some(listener.accept_multishot(reactor)?);
-        }
-        let accepts = multi.as_mut().expect("armed above");
         match accepts.next().await {
             Ok(fd) => listener.adopt(fd),
             Err(e) => {
                 *multi = None;
-                if e.raw_os_error() == Some(libc_einval()) {
+                if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
                     // A kernel without multishot accept (before 5.19): tokio's from now on.
                     *self = Source::Tokio;
                     return listener.accept().await;
@@ -213,11 +206,6 @@ impl Source {
             }
         }
     }
-}
-
-/// `EINVAL`, the error of a multishot accept the kernel does not know.
-fn libc_einval() -> i32 {
-    rustix::io::Errno::INVAL.raw_os_error()
 }
 
 async fn connect(to: &Endpoint) -> io::Result<Stream> {
@@ -309,15 +297,16 @@ async fn accept_loop(
     // 4-10 ms after a SIGKILL here, and a relay started at once on that path would find it
     // still answering (the stale-file check) where tokio's listener dies with the process.
     let tcp = matches!(listener, Listener::Tcp(_));
-    let mut source = if reactor.is_some() && tcp && (cfg.limit.is_none() || cfg.refuse_excess) {
-        Source::Uring(None)
-    } else {
-        Source::Tokio
+    let mut source = match &reactor {
+        Some(r) if tcp && (cfg.limit.is_none() || cfg.refuse_excess) => {
+            Source::Uring(r.clone(), None)
+        }
+        _ => Source::Tokio,
     };
     loop {
         while conns.try_join_next().is_some() {}
         let accepted = tokio::select! {
-            r = source.next(listener, reactor.as_ref()) => r,
+            r = source.next(listener) => r,
             _ = stop.changed() => return,
         };
         let (stream, peer) = match accepted {
