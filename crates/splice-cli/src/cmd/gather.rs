@@ -5,7 +5,8 @@
 //! the buffer is written before any other input, before any message and at the end, so the
 //! order of bytes and messages is GNU cat's.
 //!
-//! The files read whole stay open until the buffer is written (at most [`HOLD`]): their
+//! The files read whole stay open until the buffer is written (at most [`HOLD`] of them;
+//! before any input that is not gathered, every one is closed): their
 //! descriptors are consecutive numbers, closed by one `close_range` per batch
 //! ([`splicekit::sys::close_all`]) where one `close` per file would cost a system call each.
 
@@ -96,8 +97,11 @@ impl Gather {
         self.buf.len() >= FLUSH_AT
     }
 
-    /// Writes the buffer out; returns the bytes written.
+    /// Writes the buffer out and closes the held files (`cat` flushes before any input it
+    /// does not gather: none stays open while a pipe or a big file is read); returns the
+    /// bytes written.
     pub fn flush(&mut self, out: BorrowedFd<'_>) -> io::Result<u64> {
+        self.release();
         crate::util::write_all(out, &self.buf)?;
         let n = self.buf.len() as u64;
         self.buf.clear();

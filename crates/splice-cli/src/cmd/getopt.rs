@@ -126,7 +126,7 @@ fn long_match<'a>(specs: &'a [Spec], name: &str, whole: &str) -> Result<&'a Spec
                 .map(|s| format!("'--{}'", s.long.unwrap_or_default()))
                 .collect();
             Err(format!(
-                "option '--{name}' is ambiguous; possibilities: {}",
+                "option '{whole}' is ambiguous; possibilities: {}",
                 list.join(" ")
             ))
         }

@@ -100,6 +100,7 @@ fn errors_match_gnu_cat() {
         "cat --show f",
         "cat --show-n f",
         "cat --sq f",
+        "cat --show=x f",
         "cp f self; cat self >> self; cat self",
         "cp f self2; cat -n self2 >> self2; cat self2",
         "cat g >> g; cat g",
@@ -493,6 +494,41 @@ fn small_files_are_closed_in_batches_and_never_run_out_of_descriptors() {
         closes * 16 <= opens,
         "{closes} close calls for {opens} opens:\n{table}"
     );
+}
+
+/// No small file stays open while cat waits on an input it does not gather: GNU cat has
+/// closed `a` and `b` when it reads stdin, so an unmount or `lsof` sees them closed too.
+#[test]
+fn held_small_files_are_closed_before_a_waiting_input() {
+    use std::io::Write;
+    let d = Dir::new();
+    d.file("a", b"first\n");
+    d.file("b", b"second\n");
+    let mut child = std::process::Command::new(splice())
+        .args(["cat", "a", "b", "-"])
+        .current_dir(d.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // The first two files arrive before stdin has a byte: cat is reading stdin now.
+    let mut got = [0u8; 13];
+    std::io::Read::read_exact(&mut stdout, &mut got).unwrap();
+    assert_eq!(&got, b"first\nsecond\n");
+    let open: Vec<_> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|p| p.starts_with(d.path()))
+        .collect();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"third\n").unwrap();
+    drop(stdin);
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(rest, b"third\n");
+    assert!(open.is_empty(), "held open while reading stdin: {open:?}");
 }
 
 /// A file over the gathering size is classified once (issue 15): cat's own `fstat` of the file
