@@ -318,7 +318,14 @@ impl Direction {
                 Ok(false)
             }
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(false),
-            Err(e) if self.total == 0 && self.path == Path::Splice && refuses_splice(&e) => {
+            // Only with no fill in flight: a fill still running would add bytes to the pipe
+            // after it was read out (they would be lost); then the refusal is the error.
+            Err(e)
+                if self.total == 0
+                    && self.path == Path::Splice
+                    && self.fill.is_none()
+                    && refuses_splice(&e) =>
+            {
                 self.pipe_into_buffer()?;
                 Ok(true)
             }
@@ -326,8 +333,8 @@ impl Direction {
         }
     }
 
-    /// The sink refused splice with bytes in the pipe (no op in flight on it): read them
-    /// out and continue on the buffered path.
+    /// The sink refused splice with bytes in the pipe (no fill in flight: the caller checks):
+    /// read them out and continue on the buffered path.
     fn pipe_into_buffer(&mut self) -> Result<(), Error> {
         let pipe = self.pipe.take().expect("splice path has a pipe");
         let n = self.pending;

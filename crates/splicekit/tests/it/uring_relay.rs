@@ -193,7 +193,7 @@ fn a_multishot_accept_takes_every_connection_and_closes_what_it_leaves() {
             clients.push(c);
         }
         for i in 0..3u8 {
-            let fd = accepts.next().await.unwrap();
+            let fd = accepts.next().await.unwrap().expect("not ended");
             let s = std::net::TcpStream::from(fd);
             let mut s = tokio::net::TcpStream::from_std(s).expect("non-blocking, usable");
             let mut b = [0u8];

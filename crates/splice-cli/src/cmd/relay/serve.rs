@@ -153,7 +153,11 @@ impl Listener {
             Listener::Tcp(_) => {
                 let s = TcpStream::from_std(std::net::TcpStream::from(fd))?;
                 let _ = s.set_nodelay(true);
-                let peer = s.peer_addr()?.to_string();
+                // A client that reset at once has no address any more (ENOTCONN): its
+                // connection fails in the handler, like any other reset.
+                let peer = s
+                    .peer_addr()
+                    .map_or_else(|_| "?".to_string(), |a| a.to_string());
                 Ok((Stream::Tcp(s), peer))
             }
             Listener::Unix(_) => {
@@ -189,20 +193,25 @@ impl Source {
         let Source::Uring(reactor, multi) = self else {
             return listener.accept().await;
         };
-        let accepts = match multi {
-            Some(a) => a,
-            None => multi.insert(listener.accept_multishot(reactor)?),
-        };
-        match accepts.next().await {
-            Ok(fd) => listener.adopt(fd),
-            Err(e) => {
-                *multi = None;
-                if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
-                    // A kernel without multishot accept (before 5.19): tokio's from now on.
-                    *self = Source::Tokio;
-                    return listener.accept().await;
+        loop {
+            let accepts = match multi {
+                Some(a) => a,
+                None => multi.insert(listener.accept_multishot(reactor)?),
+            };
+            match accepts.next().await {
+                Ok(Some(fd)) => return listener.adopt(fd),
+                // Ended without an error (the kernel stops a multishot accept whose
+                // completion queue overflowed): armed again.
+                Ok(None) => *multi = None,
+                Err(e) => {
+                    *multi = None;
+                    if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) {
+                        // A kernel without multishot accept (before 5.19): tokio's from now.
+                        *self = Source::Tokio;
+                        return listener.accept().await;
+                    }
+                    return Err(e);
                 }
-                Err(e)
             }
         }
     }

@@ -122,7 +122,12 @@ impl Reactor {
     /// # Panics
     /// Outside a tokio runtime (as `tokio::spawn` does).
     pub fn new(entries: u32) -> io::Result<Arc<Reactor>> {
-        let ring = IoUring::new(entries.max(8))?;
+        // A completion queue 16 times the submission queue: a worker with many connections
+        // (up to four entries each) overflows it rarely; overflowed completions are flushed
+        // back when reaped.
+        let ring = IoUring::builder()
+            .setup_cqsize(entries.max(8) * 16)
+            .build(entries.max(8))?;
         let mut probe = Probe::new();
         let ok = ring.submitter().register_probe(&mut probe).is_ok()
             && probe.is_supported(opcode::Splice::CODE)
@@ -251,8 +256,19 @@ impl Reactor {
         let entry = entry.user_data(slot as u64);
         match inner.push(&entry) {
             Ok(()) => Ok(slot),
+            Err(e) if inner.broken => {
+                // The enter failed after the push, maybe: the entry may still sit in the queue
+                // and reach the kernel later, so its slot keeps the descriptors for good (a
+                // broken ring reuses no slot).
+                match &mut inner.slots[slot] {
+                    Slot::Busy { orphan, .. } | Slot::Accepts { orphan, .. } => *orphan = true,
+                    Slot::Free => {}
+                }
+                Err(e)
+            }
             Err(e) => {
-                // Never pushed: the slot is free again and nothing names the descriptors.
+                // Never pushed (the queue stayed full): the slot is free again and nothing
+                // names the descriptors.
                 inner.slots[slot] = Slot::Free;
                 inner.free.push(slot);
                 Err(e)
@@ -267,21 +283,43 @@ impl Reactor {
         {
             let mut inner = self.lock();
             let inner = &mut *inner;
-            // Completions the kernel kept aside while the queue was full (IORING_FEAT_NODROP)
-            // come back only through an enter.
-            if inner.ring.submission().cq_overflow() {
-                let _ = inner.ring.submitter().submit();
+            // Rounds: take what the queue holds; then completions the kernel kept aside while
+            // it was full (IORING_FEAT_NODROP) come back through an enter, which can flush
+            // them only now that the queue has room; entries an enter left queued (EAGAIN,
+            // EBUSY) are handed over too. Bounded: what is left raises readiness again.
+            for _round in 0..64 {
+                let done: Vec<(u64, i32, u32)> = inner
+                    .ring
+                    .completion()
+                    .map(|c| (c.user_data(), c.result(), c.flags()))
+                    .collect();
+                inner.settle(done, &mut wake);
+                if inner.broken {
+                    break;
+                }
+                let overflow = inner.ring.submission().cq_overflow();
+                let queued = !inner.ring.submission().is_empty();
+                if !overflow && !queued {
+                    break;
+                }
+                // `submit` asks for events (a flush) whenever the overflow flag is up.
+                if inner.enter().is_err() || (!overflow && inner.ring.completion().is_empty()) {
+                    break;
+                }
             }
-            // Entries an enter left queued (EAGAIN, EBUSY): handed over now, as the queue
-            // drains, rather than waiting for the next op to be made.
-            if !inner.broken && !inner.ring.submission().is_empty() {
-                let _ = inner.enter();
-            }
-            let done: Vec<(u64, i32, u32)> = inner
-                .ring
-                .completion()
-                .map(|c| (c.user_data(), c.result(), c.flags()))
-                .collect();
+        }
+        for w in wake {
+            w.wake();
+        }
+    }
+}
+
+impl Inner {
+    /// Puts completions into their slots: results for the futures (whose wakers go into
+    /// `wake`), connections for multishot accepts, orphans freed.
+    fn settle(&mut self, done: Vec<(u64, i32, u32)>, wake: &mut Vec<Waker>) {
+        let inner = self;
+        {
             for (ud, r, flags) in done {
                 let Some(slot) = inner.slots.get_mut(ud as usize) else {
                     continue; // CANCEL
@@ -325,13 +363,8 @@ impl Reactor {
                 }
             }
         }
-        for w in wake {
-            w.wake();
-        }
     }
-}
 
-impl Inner {
     /// Pushes one entry and hands it to the kernel (`io_uring_enter`).
     fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
         for _ in 0..2 {
@@ -591,18 +624,19 @@ impl std::fmt::Debug for Accepts {
 }
 
 impl Accepts {
-    /// The next accepted connection (a non-blocking, close-on-exec socket).
+    /// The next accepted connection (a non-blocking, close-on-exec socket), or `None` once
+    /// the accept has ended without an error (the kernel stops a multishot accept whose
+    /// completion queue overflowed): make a new one with [`Reactor::accept_multishot`].
     ///
     /// # Errors
     /// Once the accept has ended, the errno of its last completion (`EMFILE`, `ENFILE`,
     /// `EINVAL` on a kernel without multishot accept, `ECANCELED`…), or the ring's own
-    /// failure; every later call fails too: make a new one with
-    /// [`Reactor::accept_multishot`].
-    pub async fn next(&mut self) -> io::Result<OwnedFd> {
+    /// failure; every later call fails too.
+    pub async fn next(&mut self) -> io::Result<Option<OwnedFd>> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<OwnedFd>>> {
         let Some(slot) = self.slot else {
             let e = self
                 .failed
@@ -624,7 +658,7 @@ impl Accepts {
             return Poll::Ready(Err(io::Error::other("io_uring: lost slot")));
         };
         if let Some(fd) = ready.pop_front() {
-            return Poll::Ready(Ok(fd));
+            return Poll::Ready(Ok(Some(fd)));
         }
         if let Some(r) = *ended {
             inner.slots[slot] = Slot::Free;
@@ -632,12 +666,12 @@ impl Accepts {
                 inner.free.push(slot);
             }
             self.slot = None;
-            let e = if r < 0 {
-                io::Error::from_raw_os_error(-r)
+            self.failed = Some(io::Error::from_raw_os_error(libc::ECANCELED));
+            return Poll::Ready(if r < 0 {
+                Err(io::Error::from_raw_os_error(-r))
             } else {
-                io::Error::other("io_uring: the multishot accept ended")
-            };
-            return Poll::Ready(Err(e));
+                Ok(None)
+            });
         }
         match waker {
             Some(w) if w.will_wake(cx.waker()) => {}
