@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use splicekit::{copy_classified, copy_with, CopyOptions, FdInfo, FdKind, Side};
 
 use super::cat_format::{Format, Formatter};
-use super::gather::{self, Gather};
+use super::gather::{self, Gather, Opened};
 use super::getopt::{self, Spec};
 use crate::util::{closed_at_start, strerror, Tail};
 
@@ -203,11 +203,26 @@ pub fn main(args: &[OsString]) -> u8 {
         // Quoted only for a message: quoting reads the locale's variables.
         let shown = || crate::quote::quote(name);
         let mut file = None;
+        let mut known = None;
         let input: BorrowedFd<'_> = if name == "-" {
             read_stdin = true;
             stdin.as_fd()
         } else {
-            match gather.open(name) {
+            let opened = match gather.open(name) {
+                Ok(Opened::Fifo(first)) => {
+                    // Gathered bytes go out before a wait for the FIFO's writer.
+                    if flush(&mut gather, &mut tail).is_err() {
+                        return 1;
+                    }
+                    gather.wait_for_writer(first)
+                }
+                Ok(Opened::Ready(f, info)) => {
+                    known = info;
+                    Ok(f)
+                }
+                Err(e) => Err(e),
+            };
+            match opened {
                 Ok(f) => {
                     let f: &File = file.insert(f);
                     f.as_fd()
@@ -226,7 +241,7 @@ pub fn main(args: &[OsString]) -> u8 {
         let in_info = if name == "-" {
             FdInfo::of(input).ok()
         } else {
-            FdInfo::stat(input).ok()
+            known.or_else(|| FdInfo::stat(input).ok())
         };
         if let (Some(oi), Some(inf)) = (&out_info, &in_info) {
             // The input is the output file: what is gathered must be written first, as the

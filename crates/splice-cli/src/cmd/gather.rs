@@ -16,7 +16,7 @@ use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 use rustix::io::Errno;
-use splicekit::sys;
+use splicekit::{sys, FdInfo, FdKind};
 
 /// Files up to this size are gathered; larger ones go to the copy engine.
 pub const SMALL: u64 = 64 << 10;
@@ -24,6 +24,19 @@ pub const SMALL: u64 = 64 << 10;
 const FLUSH_AT: usize = 128 << 10;
 /// At most this many files read whole are held open before they are closed together.
 const HOLD: usize = 64;
+
+/// An input [`Gather::open`] opened.
+pub enum Opened {
+    /// Ready to read, with its kind when the open had to look.
+    Ready(File, Option<FdInfo>),
+    /// A FIFO opened without waiting: write the buffer, then [`Gather::wait_for_writer`].
+    Fifo(File),
+}
+
+/// `O_NONBLOCK` as `open`'s flag bits.
+fn libc_nonblock() -> i32 {
+    rustix::fs::OFlags::NONBLOCK.bits() as i32
+}
 
 #[derive(Debug, Default)]
 pub struct Gather {
@@ -36,11 +49,63 @@ impl Gather {
     /// held, it closes them and tries once more, so holding never makes an open fail.
     /// A name that reaches a descriptor by its number (`/dev/fd/3`) is opened with none held:
     /// GNU cat has closed its earlier inputs by then, so such a number is not one of them.
-    pub fn open(&mut self, name: &OsStr) -> io::Result<File> {
+    ///
+    /// With gathered bytes not yet written, the open must not wait (GNU cat has written them
+    /// before it opens the next operand): it is made with `O_NONBLOCK` and the input's kind
+    /// looked at (its `FdInfo` is returned). A regular file or a device goes on with that
+    /// descriptor, blocking again for anything the engine reads; a FIFO is [`Opened::Fifo`]:
+    /// the caller writes the buffer, then [`Gather::wait_for_writer`] waits as GNU cat's open
+    /// would.
+    pub fn open(&mut self, name: &OsStr) -> io::Result<Opened> {
         if names_a_descriptor(name) {
             self.release();
         }
-        match File::open(name) {
+        let pending = !self.buf.is_empty();
+        let file = self.open_with(name, pending)?;
+        if !pending {
+            return Ok(Opened::Ready(file, None));
+        }
+        let info = FdInfo::stat(&file)?;
+        match info.kind {
+            FdKind::Pipe => Ok(Opened::Fifo(file)),
+            // A small regular file is read whole by `take`, which a non-blocking descriptor
+            // does not change; anything else is handed on blocking, as opened without it.
+            FdKind::File if info.size <= SMALL => Ok(Opened::Ready(file, Some(info))),
+            _ => {
+                rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty())?;
+                Ok(Opened::Ready(file, Some(info)))
+            }
+        }
+    }
+
+    /// Waits on the FIFO `first` (the non-blocking reader [`Gather::open`] made) until a
+    /// writer has connected — bytes to read, or a writer come and gone (`POLLHUP`) — which is
+    /// when GNU cat's blocking open returns; then hands it on blocking. Opening the path again
+    /// instead would wait for a *new* writer if one came, wrote and left meanwhile.
+    pub fn wait_for_writer(&mut self, first: File) -> io::Result<File> {
+        use rustix::event::{poll, PollFd, PollFlags};
+        loop {
+            let mut fds = [PollFd::new(&first, PollFlags::IN)];
+            match poll(&mut fds, None) {
+                Ok(_) if !fds[0].revents().is_empty() => break,
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        rustix::fs::fcntl_setfl(&first, rustix::fs::OFlags::empty())?;
+        Ok(first)
+    }
+
+    fn open_with(&mut self, name: &OsStr, nonblock: bool) -> io::Result<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let open = || {
+            let flags = if nonblock { libc_nonblock() } else { 0 };
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(flags)
+                .open(name)
+        };
+        match open() {
             Err(e)
                 if [Errno::MFILE, Errno::NFILE]
                     .contains(&Errno::from_io_error(&e).unwrap_or(Errno::IO)) =>
@@ -49,7 +114,7 @@ impl Gather {
                     return Err(e);
                 }
                 self.release();
-                File::open(name)
+                open()
             }
             r => r,
         }
@@ -87,6 +152,10 @@ impl Gather {
                     want = 64 << 10;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A file system that honours O_NONBLOCK on a regular file (see `open`).
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    rustix::fs::fcntl_setfl(input, rustix::fs::OFlags::empty())?;
+                }
                 Err(e) => return Err(e),
             }
         }

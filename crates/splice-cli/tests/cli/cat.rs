@@ -531,6 +531,52 @@ fn held_small_files_are_closed_before_a_waiting_input() {
     assert!(open.is_empty(), "held open while reading stdin: {open:?}");
 }
 
+/// A FIFO after small files: their bytes come out before cat waits for the FIFO's writer, as
+/// GNU cat writes each file before it opens the next; then the FIFO's bytes follow. The
+/// writer is started only once the first files were read off cat's output.
+#[test]
+fn gathered_bytes_go_out_before_a_fifo_is_opened() {
+    let d = Dir::new();
+    d.file("a", b"first\n");
+    d.file("b", &data(5000));
+    let fifo = d.path().join("p");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for cat in [splice(), "cat"] {
+        let mut cmd = std::process::Command::new(cat);
+        if cat == splice() {
+            cmd.arg("cat");
+        }
+        let mut child = cmd
+            .args(["a", "b", "p", "a"])
+            .current_dir(d.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut head = vec![0u8; 6 + 5000];
+            let r = std::io::Read::read_exact(&mut stdout, &mut head);
+            let _ = tx.send((r.map(|()| head), stdout));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5));
+        // Whatever happened, let cat finish: a writer for the FIFO.
+        std::fs::write(&fifo, b"fifo\n").unwrap();
+        let (head, mut stdout) = got.expect("a and b held back until the FIFO had a writer");
+        let mut want = b"first\n".to_vec();
+        want.extend(data(5000));
+        assert_eq!(head.unwrap(), want, "{cat}");
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
+        assert_eq!(rest, b"fifo\nfirst\n", "{cat}");
+        assert!(child.wait().unwrap().success(), "{cat}");
+    }
+}
+
 /// A file over the gathering size is classified once (issue 15): cat's own `fstat` of the file
 /// it opened serves the engine too — no second `fstat` and no `F_GETFL` on it — and the bytes
 /// still arrive whole, into /dev/null, a pipe and a file.

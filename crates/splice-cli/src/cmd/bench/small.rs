@@ -16,7 +16,7 @@ use splicekit::{copy_with, CopyOptions};
 
 use super::report::{self, Row};
 use super::Sample;
-use crate::cmd::gather::{Gather, SMALL};
+use crate::cmd::gather::{Gather, Opened, SMALL};
 
 pub const CASES: [(&str, bool); 2] = [("small-files-pipe", true), ("small-files-null", false)];
 
@@ -164,8 +164,14 @@ fn gathered(paths: &[PathBuf], dst: BorrowedFd<'_>) -> std::io::Result<u64> {
     let mut g = Gather::default();
     let mut total = 0;
     for p in paths {
-        let f = g.open(p.as_os_str())?;
-        let size = rustix::fs::fstat(&f)?.st_size as u64;
+        // As `splice cat` opens them (its files are all regular: no FIFO to wait for).
+        let (f, size) = match g.open(p.as_os_str())? {
+            Opened::Ready(f, Some(info)) => (f, info.size),
+            Opened::Ready(f, None) | Opened::Fifo(f) => {
+                let size = rustix::fs::fstat(&f)?.st_size as u64;
+                (f, size)
+            }
+        };
         if size > SMALL {
             total += g.flush(dst)?;
             total += copy_with(f.as_fd(), dst, &CopyOptions::zero_copy())
