@@ -122,6 +122,25 @@ impl Error {
         }
     }
 
+    /// An error of one direction of a relay (socket → pipe → socket, or through a buffer
+    /// once `spliced` is false): a failed splice names the broker pipe as the other end of
+    /// the hop that failed, anything else the two sockets.
+    pub(crate) fn of_hop(
+        spliced: bool,
+        op: Op,
+        (src, dst): (FdKind, FdKind),
+        side: Side,
+        moved: u64,
+        source: io::Error,
+    ) -> Self {
+        let (src, dst) = match (spliced, op, side) {
+            (true, Op::Splice, Side::Input) => (src, FdKind::Pipe),
+            (true, Op::Splice, Side::Output) => (FdKind::Pipe, dst),
+            _ => (src, dst),
+        };
+        Error::new(op, src, dst, side, moved, source)
+    }
+
     /// The operation that failed.
     pub fn op(&self) -> Op {
         self.op

@@ -87,12 +87,8 @@ impl Direction {
     }
 
     fn err(&self, op: Op, side: Side, e: io::Error) -> Error {
-        let (src, dst) = match (self.path, op, side) {
-            (Path::Splice, Op::Splice, Side::Input) => (self.src, FdKind::Pipe),
-            (Path::Splice, Op::Splice, Side::Output) => (FdKind::Pipe, self.dst),
-            _ => (self.src, self.dst),
-        };
-        Error::new(op, src, dst, side, self.total, e)
+        let spliced = self.path == Path::Splice;
+        Error::of_hop(spliced, op, (self.src, self.dst), side, self.total, e)
     }
 
     fn go_buffered(&mut self) {

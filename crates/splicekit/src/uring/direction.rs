@@ -130,12 +130,8 @@ impl Direction {
     }
 
     fn err(&self, op: ErrOp, side: Side, e: io::Error) -> Error {
-        let (src, dst) = match (self.path, op, side) {
-            (Path::Splice, ErrOp::Splice, Side::Input) => (self.src_kind, FdKind::Pipe),
-            (Path::Splice, ErrOp::Splice, Side::Output) => (FdKind::Pipe, self.dst_kind),
-            _ => (self.src_kind, self.dst_kind),
-        };
-        Error::new(op, src, dst, side, self.total, e)
+        let (spliced, kinds) = (self.path == Path::Splice, (self.src_kind, self.dst_kind));
+        Error::of_hop(spliced, op, kinds, side, self.total, e)
     }
 
     fn go_buffered(&mut self) {

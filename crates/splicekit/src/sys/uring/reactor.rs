@@ -269,8 +269,7 @@ impl Reactor {
             Err(e) => {
                 // Never pushed (the queue stayed full): the slot is free again and nothing
                 // names the descriptors.
-                inner.slots[slot] = Slot::Free;
-                inner.free.push(slot);
+                inner.release(slot);
                 Err(e)
             }
         }
@@ -315,6 +314,15 @@ impl Reactor {
 }
 
 impl Inner {
+    /// Frees `slot` for reuse — never on a broken ring, whose queued entries may still reach
+    /// the kernel (so its slots and the descriptors they hold stay as they are).
+    fn release(&mut self, slot: usize) {
+        self.slots[slot] = Slot::Free;
+        if !self.broken {
+            self.free.push(slot);
+        }
+    }
+
     /// Puts completions into their slots: results for the futures (whose wakers go into
     /// `wake`), connections for multishot accepts, orphans freed.
     fn settle(&mut self, done: Vec<(u64, i32, u32)>, wake: &mut Vec<Waker>) {
@@ -339,22 +347,14 @@ impl Inner {
                         }
                         if !cqueue::more(flags) {
                             if *orphan {
-                                *slot = Slot::Free;
-                                if !inner.broken {
-                                    inner.free.push(ud as usize);
-                                }
+                                inner.release(ud as usize);
                                 continue;
                             }
                             *ended = Some(r.min(0));
                         }
                         wake.extend(waker.take());
                     }
-                    Slot::Busy { orphan: true, .. } => {
-                        *slot = Slot::Free;
-                        if !inner.broken {
-                            inner.free.push(ud as usize);
-                        }
-                    }
+                    Slot::Busy { orphan: true, .. } => inner.release(ud as usize),
                     Slot::Busy { res, waker, .. } => {
                         *res = Some(r);
                         wake.extend(waker.take());
@@ -561,10 +561,7 @@ impl std::future::Future for Op {
         };
         if let Some(r) = *res {
             // Completed: the kernel is done with the descriptors.
-            inner.slots[slot] = Slot::Free;
-            if !inner.broken {
-                inner.free.push(slot);
-            }
+            inner.release(slot);
             self.state = OpState::Done;
             return Poll::Ready(Ok(r));
         }
@@ -584,11 +581,8 @@ impl Drop for Op {
         let mut inner = self.reactor.lock();
         let inner = &mut *inner;
         match inner.slots.get_mut(slot) {
-            Some(s @ Slot::Busy { res: Some(_), .. }) => {
-                *s = Slot::Free;
-                if !inner.broken {
-                    inner.free.push(slot);
-                }
+            Some(Slot::Busy { res: Some(_), .. }) => {
+                inner.release(slot);
             }
             Some(Slot::Busy { orphan, waker, .. }) => {
                 *orphan = true;
@@ -661,10 +655,7 @@ impl Accepts {
             return Poll::Ready(Ok(Some(fd)));
         }
         if let Some(r) = *ended {
-            inner.slots[slot] = Slot::Free;
-            if !inner.broken {
-                inner.free.push(slot);
-            }
+            inner.release(slot);
             self.slot = None;
             self.failed = Some(io::Error::from_raw_os_error(libc::ECANCELED));
             return Poll::Ready(if r < 0 {
@@ -689,11 +680,8 @@ impl Drop for Accepts {
         let mut inner = self.reactor.lock();
         let inner = &mut *inner;
         match inner.slots.get_mut(slot) {
-            Some(s @ Slot::Accepts { ended: Some(_), .. }) => {
-                *s = Slot::Free; // the untaken connections close here
-                if !inner.broken {
-                    inner.free.push(slot);
-                }
+            Some(Slot::Accepts { ended: Some(_), .. }) => {
+                inner.release(slot); // the untaken connections close here
             }
             Some(Slot::Accepts {
                 orphan,
