@@ -137,6 +137,27 @@ impl Relay {
             .count()
     }
 
+    /// The descriptor limit under which this relay, holding what it holds now, has exactly
+    /// `free` descriptors left: the lowest free numbers are the ones it would get, and a
+    /// descriptor numbered above the limit (one it inherited) leaves no room.
+    pub fn nofile_leaving(&self, free: usize) -> usize {
+        let used: std::collections::HashSet<usize> =
+            std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+                .collect();
+        let mut left = free;
+        (0..)
+            .find(|n| {
+                if used.contains(n) {
+                    return false;
+                }
+                left = left.wrapping_sub(1);
+                left == usize::MAX
+            })
+            .unwrap()
+    }
+
     /// Each thread's name and CPU ticks (utime + stime).
     pub fn thread_cpu_ticks(&self) -> Vec<(String, u64)> {
         let dir = format!("/proc/{}/task", self.pid());

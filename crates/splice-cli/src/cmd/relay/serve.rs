@@ -167,15 +167,36 @@ impl Listener {
         }
     }
 
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Listener::Tcp(l) => l.as_fd(),
+            Listener::Unix(l) => l.as_fd(),
+        }
+    }
+
     /// A multishot accept on this listener through `reactor`, which holds a duplicate of its
     /// descriptor until the accept's last completion.
     fn accept_multishot(&self, reactor: &Arc<Reactor>) -> io::Result<Accepts> {
-        let fd = match self {
-            Listener::Tcp(l) => l.as_fd(),
-            Listener::Unix(l) => l.as_fd(),
-        };
-        let dup = rustix::io::fcntl_dupfd_cloexec(fd, 0)?;
+        let dup = rustix::io::fcntl_dupfd_cloexec(self.fd(), 0)?;
         Ok(reactor.accept_multishot(Arc::new(dup)))
+    }
+
+    /// Whether a client waits in the backlog.
+    fn has_client(&self) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let fd = self.fd();
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
+    }
+
+    /// A descriptor slot kept for an accepted client's upstream socket (a duplicate of the
+    /// listener, closed just before the connect): a client is handed on only with one.
+    fn spare(&self) -> io::Result<OwnedFd> {
+        Ok(rustix::io::fcntl_dupfd_cloexec(self.fd(), 0)?)
     }
 }
 
@@ -188,6 +209,23 @@ enum Source {
 }
 
 impl Source {
+    /// How `listener`'s connections are taken. A multishot accept is armed here, before the
+    /// worker says it is ready: what a ready relay holds does not change after. A multishot
+    /// accept keeps taking connections while a worker waits for a --max-conns slot, where
+    /// tokio's leaves them in the backlog: it is used where no such wait can be. Not on a
+    /// Unix socket path: the entry holds the listener until the ring is torn down, 4-10 ms
+    /// after a SIGKILL here, and a relay started at once on that path would find it still
+    /// answering (the stale-file check) where tokio's listener dies with the process.
+    fn new(listener: &Listener, cfg: &Config, reactor: Option<&Arc<Reactor>>) -> Source {
+        let tcp = matches!(listener, Listener::Tcp(_));
+        match reactor {
+            Some(r) if tcp && (cfg.limit.is_none() || cfg.refuse_excess) => {
+                Source::Uring(r.clone(), listener.accept_multishot(r).ok())
+            }
+            _ => Source::Tokio,
+        }
+    }
+
     /// The next connection and a name for its peer.
     async fn next(&mut self, listener: &Listener) -> io::Result<(Stream, String)> {
         let Source::Uring(reactor, multi) = self else {
@@ -266,10 +304,11 @@ pub fn worker(
             },
             Engine::Epoll => None,
         };
+        let source = Source::new(&listener, cfg, reactor.as_ref());
         drop(ready);
         let mut conns = JoinSet::new();
         let (cut_tx, cut) = watch::channel(false);
-        accept_loop(&listener, cfg, reactor, stop, &cut, &mut conns).await;
+        accept_loop(&listener, cfg, source, reactor, stop, &cut, &mut conns).await;
         drop(listener);
         let all = async { while conns.join_next().await.is_some() {} };
         if tokio::time::timeout(cfg.grace, all).await.is_ok() {
@@ -295,23 +334,15 @@ pub fn worker(
 async fn accept_loop(
     listener: &Listener,
     cfg: &Arc<Config>,
+    mut source: Source,
     reactor: Option<Arc<Reactor>>,
     mut stop: watch::Receiver<bool>,
     cut: &watch::Receiver<bool>,
     conns: &mut JoinSet<()>,
 ) {
-    // A multishot accept keeps taking connections while a worker waits for a --max-conns
-    // slot, where tokio's leaves them in the backlog: it is used where no such wait can be.
-    // Not on a Unix socket path: the entry holds the listener until the ring is torn down,
-    // 4-10 ms after a SIGKILL here, and a relay started at once on that path would find it
-    // still answering (the stale-file check) where tokio's listener dies with the process.
-    let tcp = matches!(listener, Listener::Tcp(_));
-    let mut source = match &reactor {
-        Some(r) if tcp && (cfg.limit.is_none() || cfg.refuse_excess) => {
-            Source::Uring(r.clone(), None)
-        }
-        _ => Source::Tokio,
-    };
+    // Out of descriptors: said once until a client is handed on again, retried every 50 ms
+    // meanwhile (the kernel keeps a connection it could not accept in the backlog).
+    let mut short = false;
     loop {
         while conns.try_join_next().is_some() {}
         let accepted = tokio::select! {
@@ -320,14 +351,45 @@ async fn accept_loop(
         };
         let (stream, peer) = match accepted {
             Ok(x) => x,
+            Err(e) if short_of_descriptors(&e) => {
+                // An accept fails so with no client waiting too: said only when one is.
+                if !short && listener.has_client() {
+                    eprintln!("relay: accept: {}", strerror(&e));
+                    short = true;
+                }
+                // Again when a connection of this worker ends, freeing its descriptors.
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => continue,
+                    Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+                    _ = stop.changed() => return,
+                }
+            }
             Err(e) => {
-                // Out of descriptors (EMFILE/ENFILE) or a connection aborted before accept:
-                // say so, breathe, go on.
+                // A connection aborted before it was accepted, or worse: said, and on.
                 eprintln!("relay: accept: {}", strerror(&e));
-                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        // A slot for its upstream socket, or it waits here with the rest in the backlog:
+        // a client accepted into the last free descriptor would otherwise be reset when
+        // its upstream connect fails for want of one.
+        let spare = loop {
+            match listener.spare() {
+                Ok(fd) => break fd,
+                Err(e) => {
+                    if !std::mem::replace(&mut short, true) {
+                        let e = strerror(&e);
+                        eprintln!("relay: {peer}: waiting for a descriptor for its upstream: {e}");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY) => {}
+                        Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                        _ = stop.changed() => return stream.abort(),
+                    }
+                }
+            }
+        };
+        short = false;
         // A slot for it: waited for (this worker accepts nothing more meanwhile, so further
         // connections stay in the backlog, and a worker whose backlog is empty holds no
         // slot), or with --refuse-excess taken at once or the connection closed.
@@ -348,8 +410,28 @@ async fn accept_loop(
         };
         let cfg = cfg.clone();
         let reactor = reactor.clone();
-        conns.spawn(handle(stream, peer, cfg, reactor, cut.clone(), permit));
+        conns.spawn(handle(
+            stream,
+            peer,
+            spare,
+            cfg,
+            reactor,
+            cut.clone(),
+            permit,
+        ));
     }
+}
+
+/// How long a worker short of descriptors waits before it tries again.
+const RETRY: Duration = Duration::from_millis(50);
+
+/// Whether `e` is the process or the system short of descriptors, or of the memory for a
+/// socket: the relay's own condition, which passes as connections close, not the peer's.
+fn short_of_descriptors(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM]
+        .iter()
+        .any(|x| e.raw_os_error() == Some(x.raw_os_error()))
 }
 
 /// Counts a connection as active until dropped.
@@ -364,6 +446,7 @@ impl Drop for Active<'_> {
 async fn handle(
     client: Stream,
     peer: String,
+    spare: OwnedFd,
     cfg: Arc<Config>,
     reactor: Option<Arc<Reactor>>,
     cut: watch::Receiver<bool>,
@@ -391,6 +474,8 @@ async fn handle(
         }
     }
     let origin = origin.or_else(|| client.origin());
+    // Its slot, for the upstream socket.
+    drop(spare);
     let Some((i, mut upstream)) = connect_any(&cfg, &peer, stop.as_mut()).await else {
         m.failed_upstream.fetch_add(1, Relaxed);
         return client.abort();
@@ -488,6 +573,12 @@ where
         let why = tokio::select! {
             r = connecting => match r {
                 Ok(Ok(s)) => return Some((i, s)),
+                // The relay's own shortage says nothing of the upstream, nor would the
+                // next one fare better.
+                Ok(Err(e)) if short_of_descriptors(&e) => {
+                    eprintln!("relay: {peer}: upstream {to}: connect: {}", strerror(&e));
+                    return None;
+                }
                 Ok(Err(e)) => strerror(&e),
                 Err(_) => format!("timed out after {:?}", cfg.connect_timeout),
             },

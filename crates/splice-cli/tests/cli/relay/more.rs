@@ -434,6 +434,85 @@ fn a_refused_splice_falls_back_to_copying_with_every_byte() {
     });
 }
 
+/// A client through the relay that stays open: it asked for 65537 bytes and has read 4096,
+/// and sent the first 1000 of `first` bytes; the relay holds its sockets and pipes.
+async fn held_client(
+    relay: &Relay,
+    first: &[u8],
+) -> (
+    tokio::net::tcp::OwnedReadHalf,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
+    let stream = TcpStream::connect(&relay.addr).await.unwrap();
+    let (mut r, mut w) = stream.into_split();
+    w.write_u64_le(65537).await.unwrap();
+    w.write_all(&first[..1000]).await.unwrap();
+    let mut got = vec![0u8; 4096];
+    r.read_exact(&mut got).await.unwrap();
+    (r, w)
+}
+
+#[test]
+fn a_client_short_of_descriptors_waits_and_is_served_whole() {
+    if !crate::util::have("prlimit", "a descriptor limit for the relay alone") {
+        return;
+    }
+    let rt = rt();
+    rt.block_on(async {
+        let (up, mut seen) = hashing_upstream().await;
+        // With no descriptor left the second client cannot be accepted; with one, it is
+        // accepted but has none for its upstream socket. Either way it waits until the
+        // first is done, and the relay says why.
+        for (free, said) in [
+            (0, "relay: accept: Too many open files"),
+            (
+                1,
+                ": waiting for a descriptor for its upstream: Too many open files",
+            ),
+        ] {
+            let first = data(70_000 + free);
+            // What a relay holds with one such client: measured on a twin without a limit
+            // (the limit is set at the start, as an io_uring accept reads it when armed).
+            let twin = Relay::start(&up.to_string(), &["-j", "1"]);
+            let (r, mut w) = held_client(&twin, &first).await;
+            let limit = format!("--nofile={}", twin.nofile_leaving(free));
+            w.shutdown().await.unwrap();
+            drop((r, w, twin));
+            let _ = seen.recv().await.unwrap();
+            let relay = Relay::start_with(
+                &["prlimit", &limit],
+                "127.0.0.1:0",
+                &up.to_string(),
+                &["-j", "1"],
+            );
+            let (mut r, mut w) = held_client(&relay, &first).await;
+            let addr = relay.addr.clone();
+            let second = tokio::spawn(async move { exchange(&addr, 65536 + free, 4097).await });
+            // (Blocks this thread only: the client runs on the runtime's workers.)
+            relay.wait_log(|l| l.ends_with(said));
+            // Once the first is done, the second is served, every byte both ways.
+            w.write_all(&first[1000..]).await.unwrap();
+            w.shutdown().await.unwrap();
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).await.unwrap();
+            let mut want = data(65537);
+            want.reverse();
+            assert_eq!(sha(&got), sha(&want[4096..]), "free {free}");
+            let sent = second.await.unwrap();
+            let mut hashes = vec![seen.recv().await.unwrap(), seen.recv().await.unwrap()];
+            hashes.sort();
+            let mut want = vec![sha(&first), sent];
+            want.sort();
+            assert_eq!(hashes, want, "free {free}");
+            wait_lines(&relay, 4).await;
+            let log = relay.log();
+            let served = log.iter().filter(|l| l.contains(": up ")).count();
+            assert_eq!(served, 2, "{log:#?}");
+            assert!(log.iter().any(|l| l.ends_with(said)), "{log:#?}");
+        }
+    });
+}
+
 #[test]
 fn without_descriptors_for_a_pipe_each_connection_copies_every_byte() {
     if !crate::util::have("prlimit", "a descriptor limit for the relay alone") {
@@ -444,8 +523,8 @@ fn without_descriptors_for_a_pipe_each_connection_copies_every_byte() {
         let (up, mut seen) = hashing_upstream().await;
         // What an idle relay holds; under a limit of that plus the two sockets of one
         // connection, the connection's pipes cannot be made (EMFILE).
-        let base = Relay::start(&up.to_string(), &["-j", "1"]).fds();
-        let limit = format!("--nofile={}", base + 2);
+        let base = Relay::start(&up.to_string(), &["-j", "1"]).nofile_leaving(2);
+        let limit = format!("--nofile={base}");
         let relay = Relay::start_with(
             &["prlimit", &limit],
             "127.0.0.1:0",
@@ -458,9 +537,14 @@ fn without_descriptors_for_a_pipe_each_connection_copies_every_byte() {
             let down = sizes[(i + 5) % sizes.len()];
             let sent = exchange(&relay.addr, n, down).await;
             assert_eq!(seen.recv().await.unwrap(), sent, "up {n} bytes");
+            // The next client only once this one's line is out (its sockets are closed
+            // before it): the io_uring engine's accept runs in the kernel as soon as a
+            // client connects, and under this limit it could find the previous
+            // connection's sockets still open (the client waits, and the relay says so).
+            wait_lines(&relay, i + 2).await;
         }
-        wait_lines(&relay, sizes.len() + 1).await;
         let log = relay.log();
+        assert_eq!(log.len(), sizes.len() + 1, "{log:#?}");
         assert!(log[1..].iter().all(|l| l.ends_with(" by copy")), "{log:#?}");
     });
 }
