@@ -125,6 +125,7 @@ impl Error {
     /// An error of one direction of a relay (socket → pipe → socket, or through a buffer
     /// once `spliced` is false): a failed splice names the broker pipe as the other end of
     /// the hop that failed, anything else the two sockets.
+    #[cfg(feature = "tokio")]
     pub(crate) fn of_hop(
         spliced: bool,
         op: Op,
