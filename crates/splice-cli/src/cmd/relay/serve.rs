@@ -192,12 +192,6 @@ impl Listener {
         };
         poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
     }
-
-    /// A descriptor slot kept for an accepted client's upstream socket (a duplicate of the
-    /// listener, closed just before the connect): a client is handed on only with one.
-    fn spare(&self) -> io::Result<OwnedFd> {
-        Ok(rustix::io::fcntl_dupfd_cloexec(self.fd(), 0)?)
-    }
 }
 
 /// Where a worker's connections come from: tokio's accept (an `accept4` per connection), or
@@ -305,10 +299,19 @@ pub fn worker(
             Engine::Epoll => None,
         };
         let source = Source::new(&listener, cfg, reactor.as_ref());
+        // Spares are duplicates of this (not of the listener: a connection holding one would
+        // keep the listener open after the worker stops). Opened before the worker says it
+        // is ready: what a ready relay holds does not change after.
+        let null = std::fs::File::open("/dev/null").map(OwnedFd::from);
         drop(ready);
         let mut conns = JoinSet::new();
         let (cut_tx, cut) = watch::channel(false);
-        accept_loop(&listener, cfg, source, reactor, stop, &cut, &mut conns).await;
+        let how = Accepting {
+            listener: &listener,
+            source,
+            null,
+        };
+        accept_loop(how, cfg, reactor, stop, &cut, &mut conns).await;
         drop(listener);
         let all = async { while conns.join_next().await.is_some() {} };
         if tokio::time::timeout(cfg.grace, all).await.is_ok() {
@@ -331,10 +334,16 @@ pub fn worker(
     })
 }
 
+/// Where a worker's connections come from, and what its spare descriptors are copies of.
+struct Accepting<'a> {
+    listener: &'a Listener,
+    source: Source,
+    null: io::Result<OwnedFd>,
+}
+
 async fn accept_loop(
-    listener: &Listener,
+    how: Accepting<'_>,
     cfg: &Arc<Config>,
-    mut source: Source,
     reactor: Option<Arc<Reactor>>,
     mut stop: watch::Receiver<bool>,
     cut: &watch::Receiver<bool>,
@@ -343,6 +352,11 @@ async fn accept_loop(
     // Out of descriptors: said once until a client is handed on again, retried every 50 ms
     // meanwhile (the kernel keeps a connection it could not accept in the backlog).
     let mut short = false;
+    let Accepting {
+        listener,
+        mut source,
+        null,
+    } = how;
     loop {
         while conns.try_join_next().is_some() {}
         let accepted = tokio::select! {
@@ -351,6 +365,8 @@ async fn accept_loop(
         };
         let (stream, peer) = match accepted {
             Ok(x) => x,
+            // Idle pooled pipes hold descriptors no connection uses: those first.
+            Err(e) if short_of_descriptors(&e) && release_idle_pipes() > 0 => continue,
             Err(e) if short_of_descriptors(&e) => {
                 // An accept fails so with no client waiting too: said only when one is.
                 if !short && listener.has_client() {
@@ -365,29 +381,52 @@ async fn accept_loop(
                 }
             }
             Err(e) => {
-                // A connection aborted before it was accepted, or worse: said, and on.
                 eprintln!("relay: accept: {}", strerror(&e));
+                // A connection aborted before it was taken: on with the next. Anything else
+                // (a broken ring, say) may well come back at once: not in a hot loop.
+                if e.raw_os_error() != Some(rustix::io::Errno::CONNABORTED.raw_os_error()) {
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
                 continue;
             }
         };
-        // A slot for its upstream socket, or it waits here with the rest in the backlog:
-        // a client accepted into the last free descriptor would otherwise be reset when
-        // its upstream connect fails for want of one.
+        // A descriptor held for its upstream socket, or it waits here with the rest in the
+        // backlog: a client accepted into the last free descriptor would otherwise be reset
+        // when its upstream connect fails for want of one. Not for ever: reset when none came
+        // within --connect-timeout, or at once when this worker has no connection whose end
+        // would free one (clients a multishot accept took could hold them all).
+        let t0 = Instant::now();
         let spare = loop {
-            match listener.spare() {
-                Ok(fd) => break fd,
-                Err(e) => {
-                    if !std::mem::replace(&mut short, true) {
-                        let e = strerror(&e);
-                        eprintln!("relay: {peer}: waiting for a descriptor for its upstream: {e}");
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(RETRY) => {}
-                        Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                        _ = stop.changed() => return stream.abort(),
-                    }
-                }
+            let dup = match &null {
+                Ok(fd) => rustix::io::fcntl_dupfd_cloexec(fd, 0),
+                Err(_) => rustix::io::fcntl_dupfd_cloexec(listener.fd(), 0),
+            };
+            let e = match dup {
+                Ok(fd) => break Some(fd),
+                // Idle pooled pipes hold descriptors no connection uses: those first.
+                Err(_) if release_idle_pipes() > 0 => continue,
+                Err(e) => strerror(&e.into()),
+            };
+            if conns.is_empty() || t0.elapsed() >= cfg.connect_timeout {
+                eprintln!("relay: {peer}: no descriptor for its upstream: {e}");
+                break None;
             }
+            if !std::mem::replace(&mut short, true) {
+                eprintln!("relay: {peer}: waiting for a descriptor for its upstream: {e}");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY) => {}
+                Some(_) = conns.join_next() => {}
+                _ = stop.changed() => return stream.abort(),
+            }
+        };
+        let Some(spare) = spare else {
+            cfg.metrics.failed_client.fetch_add(1, Relaxed);
+            stream.abort();
+            continue;
         };
         short = false;
         // A slot for it: waited for (this worker accepts nothing more meanwhile, so further
@@ -420,6 +459,11 @@ async fn accept_loop(
             permit,
         ));
     }
+}
+
+/// Closes the idle pipes of the pool the relay's connections take theirs from; how many.
+fn release_idle_pipes() -> usize {
+    splicekit::tokio::Options::default().pool.release_idle()
 }
 
 /// How long a worker short of descriptors waits before it tries again.
@@ -569,23 +613,38 @@ where
     let order = cfg.upstream.order(Instant::now());
     for (k, &i) in order.iter().enumerate() {
         let to = cfg.upstream.at(i);
-        let connecting = tokio::time::timeout(cfg.connect_timeout, connect(to));
-        let why = tokio::select! {
-            r = connecting => match r {
-                Ok(Ok(s)) => return Some((i, s)),
-                // The relay's own shortage says nothing of the upstream, nor would the
-                // next one fare better.
-                Ok(Err(e)) if short_of_descriptors(&e) => {
-                    eprintln!("relay: {peer}: upstream {to}: connect: {}", strerror(&e));
-                    return None;
+        // The relay's own shortage of descriptors (its spare taken by another accept in
+        // the moment it was closed): tried again as connections end, within the timeout.
+        let mut short = None;
+        let connecting = tokio::time::timeout(cfg.connect_timeout, async {
+            loop {
+                match connect(to).await {
+                    Err(e) if short_of_descriptors(&e) => {
+                        short = Some(e);
+                        if release_idle_pipes() == 0 {
+                            tokio::time::sleep(RETRY).await;
+                        }
+                    }
+                    r => return r,
                 }
-                Ok(Err(e)) => strerror(&e),
-                Err(_) => format!("timed out after {:?}", cfg.connect_timeout),
-            },
+            }
+        });
+        let r = tokio::select! {
+            r = connecting => r,
             e = stop.as_mut() => {
                 eprintln!("relay: {peer}: upstream {to}: connect: {e}");
                 return None;
             }
+        };
+        let why = match (r, short) {
+            (Ok(Ok(s)), _) => return Some((i, s)),
+            (Ok(Err(e)), _) => strerror(&e),
+            // It says nothing of the upstream, nor would the next one fare better.
+            (Err(_), Some(e)) => {
+                eprintln!("relay: {peer}: upstream {to}: connect: {}", strerror(&e));
+                return None;
+            }
+            (Err(_), None) => format!("timed out after {:?}", cfg.connect_timeout),
         };
         let down = match cfg.upstream.failed(i, Instant::now()) {
             Some(d) => format!(" (down for {d:?})"),
