@@ -2,7 +2,9 @@
 //! entries with `SPLICE_F_NONBLOCK` on non-blocking sockets, tried first, and
 //! `IORING_OP_POLL_ADD` to wait after an `EAGAIN` — the steps, byte accounting, half-close and
 //! errors of the tokio relay's direction (`crate::tokio`), with up to two entries in flight:
-//! one filling the pipe, one draining it.
+//! one filling the pipe, one draining it. With both sockets ready and nothing in flight, the
+//! two go as one submission, the drain hard-linked to the fill (`IOSQE_IO_HARDLINK`): it runs
+//! once the fill completes, whatever the fill got, and moves out what the pipe then holds.
 
 use std::future::Future;
 use std::io;
@@ -67,6 +69,9 @@ struct Broker {
 enum Kind {
     Poll,
     Splice,
+    /// A drain hard-linked to the fill before it: it ran whatever the fill got, so its
+    /// `EAGAIN` on an empty pipe says nothing of the sink.
+    Linked,
 }
 
 pub(super) struct Direction {
@@ -309,6 +314,13 @@ impl Direction {
                 }
                 Ok(true)
             }
+            // A linked drain found the pipe empty (the fill got nothing): no news of the sink.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && kind == Kind::Linked => {
+                if self.pending > 0 {
+                    self.out_ready = false;
+                }
+                Ok(false)
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.out_ready = false;
                 Ok(false)
@@ -367,10 +379,36 @@ impl Direction {
         Poll::Pending
     }
 
+    /// With both ends ready, nothing in flight and room in the pipe: the fill and a drain of
+    /// whatever the pipe then holds as one hard-linked submission (one enter, no wake-up
+    /// between the two hops). Whether it started them.
+    fn start_pair(&mut self) -> bool {
+        if !(self.in_ready && self.out_ready && self.path == Path::Splice) {
+            return false;
+        }
+        if self.pipe.is_none() {
+            self.take_pipe();
+        }
+        let Some(p) = self.pipe.as_ref().filter(|_| self.path == Path::Splice) else {
+            return false;
+        };
+        let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
+        let (fill, drain) = self.reactor.splice_hardlinked(
+            (self.src.clone(), p.w.clone(), p.cap - self.pending),
+            (p.r.clone(), self.dst.clone(), p.cap),
+            flags,
+        );
+        self.fill = Some((fill, Kind::Splice));
+        self.drain = Some((drain, Kind::Linked));
+        true
+    }
+
     /// Starts what can start, takes what completed; whether anything moved.
     fn step(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let mut progress = false;
-        if self.fill.is_none() && self.wants_fill() {
+        if self.fill.is_none() && self.drain.is_none() && self.wants_fill() && self.start_pair() {
+            // Both started.
+        } else if self.fill.is_none() && self.wants_fill() {
             progress |= self.start_fill()?;
         }
         if self.drain.is_none() && self.pending > 0 {

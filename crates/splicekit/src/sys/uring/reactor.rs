@@ -184,6 +184,48 @@ impl Reactor {
         self.start(e, [Some(fd_in), Some(fd_out)])
     }
 
+    /// Two splices in one submission, the second hard-linked to the first
+    /// (`IOSQE_IO_HARDLINK`): it starts once the first has completed, whatever its result
+    /// (a short or failed first splice does not cancel it). Each is as [`Reactor::splice`]:
+    /// `(fd_in, fd_out, len)`, both with `flags`. For a broker's two hops, the second moving
+    /// out of the pipe what the first put in (with `SPLICE_F_NONBLOCK`, an empty pipe is
+    /// `EAGAIN`, not a wait).
+    pub fn splice_hardlinked(
+        self: &Arc<Self>,
+        first: (Arc<dyn Keep>, Arc<dyn Keep>, usize),
+        second: (Arc<dyn Keep>, Arc<dyn Keep>, usize),
+        flags: SpliceFlags,
+    ) -> (Op, Op) {
+        let flags = flags.bits() & SpliceFlags::all().bits();
+        let entry = |(i, o, len): &(Arc<dyn Keep>, Arc<dyn Keep>, usize)| {
+            let (i, o) = (i.as_fd().as_raw_fd(), o.as_fd().as_raw_fd());
+            let len = (*len).min(MAX_RW_COUNT) as u32;
+            opcode::Splice::new(types::Fd(i), -1, types::Fd(o), -1, len)
+                .flags(flags)
+                .build()
+        };
+        let (a, b) = (entry(&first), entry(&second));
+        let a = a.flags(squeue::Flags::IO_HARDLINK);
+        let busy = |(i, o, _): (Arc<dyn Keep>, Arc<dyn Keep>, usize)| Slot::Busy {
+            _keep: [Some(i), Some(o)],
+            waker: None,
+            res: None,
+            orphan: false,
+            cancelled: false,
+        };
+        let op = |state| Op {
+            reactor: self.clone(),
+            state,
+        };
+        match self.start_slots([(a, busy(first)), (b, busy(second))]) {
+            Ok([x, y]) => (op(OpState::Slot(x)), op(OpState::Slot(y))),
+            Err(e) => {
+                let e2 = io::Error::new(e.kind(), e.to_string());
+                (Op::failed(self, e), Op::failed(self, e2))
+            }
+        }
+    }
+
     /// `IORING_OP_POLL_ADD`, one shot: completes with the `poll(2)` events (`POLLIN`,
     /// `POLLOUT`, `POLLERR`, `POLLHUP`, …) of `fd` once one of `events` (or an error or hang-up)
     /// holds.
@@ -245,37 +287,55 @@ impl Reactor {
     /// Puts `state` in a free slot, then pushes `entry` with that slot (and its use count) as
     /// its user data and submits it; returns the slot.
     fn start_slot(self: &Arc<Self>, entry: squeue::Entry, state: Slot) -> io::Result<usize> {
+        self.start_slots([(entry, state)]).map(|[s]| s)
+    }
+
+    /// [`Reactor::start_slot`] for entries pushed together (a link chain).
+    fn start_slots<const N: usize>(
+        self: &Arc<Self>,
+        ops: [(squeue::Entry, Slot); N],
+    ) -> io::Result<[usize; N]> {
         let mut inner = self.lock();
         if inner.broken {
             return Err(io::Error::other("io_uring: ring unusable"));
         }
-        let slot = match inner.free.pop() {
-            Some(s) => s,
-            None => {
-                inner.slots.push(Slot::Free);
-                inner.gens.push(0);
-                inner.slots.len() - 1
-            }
-        };
-        inner.slots[slot] = state;
-        inner.gens[slot] = inner.gens[slot].wrapping_add(1);
-        let entry = entry.user_data(inner.user_data(slot));
-        match inner.push(&entry) {
-            Ok(()) => Ok(slot),
+        let mut slots = [0; N];
+        let entries = ops.map(|(entry, state)| {
+            let slot = match inner.free.pop() {
+                Some(s) => s,
+                None => {
+                    inner.slots.push(Slot::Free);
+                    inner.gens.push(0);
+                    inner.slots.len() - 1
+                }
+            };
+            inner.slots[slot] = state;
+            inner.gens[slot] = inner.gens[slot].wrapping_add(1);
+            entry.user_data(inner.user_data(slot))
+        });
+        for (i, e) in entries.iter().enumerate() {
+            slots[i] = inner.slot_of(e.get_user_data()).expect("a slot just taken");
+        }
+        match inner.push_all(&entries) {
+            Ok(()) => Ok(slots),
             Err(e) if inner.broken => {
-                // The enter failed after the push, maybe: the entry may still sit in the queue
-                // and reach the kernel later, so its slot keeps the descriptors for good (a
-                // broken ring reuses no slot).
-                match &mut inner.slots[slot] {
-                    Slot::Busy { orphan, .. } | Slot::Accepts { orphan, .. } => *orphan = true,
-                    Slot::Free => {}
+                // The enter failed after the push, maybe: the entries may still sit in the
+                // queue and reach the kernel later, so their slots keep the descriptors for
+                // good (a broken ring reuses no slot).
+                for &slot in &slots {
+                    match &mut inner.slots[slot] {
+                        Slot::Busy { orphan, .. } | Slot::Accepts { orphan, .. } => *orphan = true,
+                        Slot::Free => {}
+                    }
                 }
                 Err(e)
             }
             Err(e) => {
-                // Never pushed (the queue stayed full): the slot is free again and nothing
+                // Never pushed (the queue stayed full): the slots are free again and nothing
                 // names the descriptors.
-                inner.release(slot);
+                for &slot in &slots {
+                    inner.release(slot);
+                }
                 Err(e)
             }
         }
@@ -386,20 +446,26 @@ impl Inner {
 
     /// Pushes one entry and hands it to the kernel (`io_uring_enter`).
     fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        self.push_all(std::slice::from_ref(entry))
+    }
+
+    /// Pushes `entries` together (all or none, in order: a link chain stays whole) and hands
+    /// them to the kernel in one enter.
+    fn push_all(&mut self, entries: &[squeue::Entry]) -> io::Result<()> {
         for _ in 0..2 {
-            // The entry names descriptors only (no buffer); the slot it was made for holds
-            // them, as `Arc`s, until the completion carrying its user data is reaped (or for
-            // ever, if the ring breaks), so no number it names can be closed and reused
-            // while the kernel may still look it up.
-            // SAFETY: every descriptor the entry names outlives the entry in the kernel.
-            let pushed = unsafe { self.ring.submission().push(entry) };
+            // The entries name descriptors only (no buffer); the slots they were made for
+            // hold them, as `Arc`s, until the completion carrying their user data is reaped
+            // (or for ever, if the ring breaks), so no number they name can be closed and
+            // reused while the kernel may still look it up.
+            // SAFETY: every descriptor the entries name outlives the entries in the kernel.
+            let pushed = unsafe { self.ring.submission().push_multiple(entries) };
             if pushed.is_ok() {
                 return self.enter();
             }
             // The queue is full (entries an earlier enter left): hand them over first.
             self.enter()?;
         }
-        // Still full: the kernel takes nothing now. This entry was not pushed.
+        // Still full: the kernel takes nothing now. These entries were not pushed.
         Err(io::Error::from_raw_os_error(libc::EBUSY))
     }
 
@@ -724,6 +790,57 @@ impl Drop for Accepts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hardlinked_pair_runs_its_second_whatever_the_first_got() {
+        use std::io::{Read, Write};
+        use std::os::unix::net::UnixStream;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let r = match Reactor::new(8) {
+                Ok(r) => r,
+                Err(e) => {
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stderr(), "skipped: no io_uring here ({e})");
+                    return;
+                }
+            };
+            let (mut a0, a1) = UnixStream::pair().unwrap();
+            let (b0, mut b1) = UnixStream::pair().unwrap();
+            a1.set_nonblocking(true).unwrap();
+            b0.set_nonblocking(true).unwrap();
+            let flags = rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK;
+            let (pr, pw) = rustix::pipe::pipe_with(flags).unwrap();
+            let keep = |x: Arc<dyn Keep>| x;
+            let (a1, b0) = (keep(Arc::new(a1)), keep(Arc::new(b0)));
+            let (pr, pw) = (keep(Arc::new(pr)), keep(Arc::new(pw)));
+            let pair = || {
+                r.splice_hardlinked(
+                    (a1.clone(), pw.clone(), 1 << 16),
+                    (pr.clone(), b0.clone(), 1 << 16),
+                    SpliceFlags::NONBLOCK,
+                )
+            };
+            // Nothing to read: the first finds nothing, the second (an empty pipe) runs all
+            // the same and finds nothing either.
+            let (x, y) = pair();
+            assert_eq!(
+                (x.await.unwrap(), y.await.unwrap()),
+                (-libc::EAGAIN, -libc::EAGAIN)
+            );
+            // 5000 bytes: the second moves on what the first put in.
+            let sent: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+            a0.write_all(&sent).unwrap();
+            let (x, y) = pair();
+            assert_eq!((x.await.unwrap(), y.await.unwrap()), (5000, 5000));
+            let mut got = vec![0u8; 5000];
+            b1.read_exact(&mut got).unwrap();
+            assert_eq!(got, sent);
+        });
+    }
 
     #[test]
     fn a_late_cancel_leaves_the_next_op_in_the_slot_alone() {
