@@ -305,6 +305,10 @@ impl Direction {
                 let e = io::Error::new(io::ErrorKind::WriteZero, "the sink took no byte");
                 Err(self.err(self.out_op(), Side::Output, e))
             }
+            Ok(k) if k > self.pending => {
+                let e = format!("moved {k} bytes out of a pipe holding {}", self.pending);
+                Err(self.err(self.out_op(), Side::Output, io::Error::other(e)))
+            }
             Ok(k) => {
                 self.pending -= k;
                 self.total += k as u64;
@@ -326,12 +330,27 @@ impl Direction {
                 Ok(false)
             }
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(false),
+            // A linked drain refused with nothing in the pipe (the fill got nothing, or
+            // refused itself and the direction copies already): no byte to rescue.
+            Err(e)
+                if kind == Kind::Linked
+                    && self.pending == 0
+                    && self.total == 0
+                    && refuses_splice(&e) =>
+            {
+                if self.path == Path::Splice {
+                    self.pipe = None;
+                    self.go_buffered();
+                }
+                Ok(true)
+            }
             // Only with no fill in flight: a fill still running would add bytes to the pipe
             // after it was read out (they would be lost); then the refusal is the error.
             Err(e)
                 if self.total == 0
                     && self.path == Path::Splice
                     && self.fill.is_none()
+                    && self.pipe.is_some()
                     && refuses_splice(&e) =>
             {
                 self.pipe_into_buffer()?;
@@ -406,9 +425,12 @@ impl Direction {
     /// Starts what can start, takes what completed; whether anything moved.
     fn step(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let mut progress = false;
+        // While a linked drain runs, no other fill: the drain takes whatever the pipe holds,
+        // which must be only what the accounting knows of once its fill is reaped.
+        let linked = matches!(self.drain, Some((_, Kind::Linked)));
         if self.fill.is_none() && self.drain.is_none() && self.wants_fill() && self.start_pair() {
             // Both started.
-        } else if self.fill.is_none() && self.wants_fill() {
+        } else if self.fill.is_none() && !linked && self.wants_fill() {
             progress |= self.start_fill()?;
         }
         if self.drain.is_none() && self.pending > 0 {
@@ -422,7 +444,15 @@ impl Direction {
                 progress = true;
             }
         }
-        if let Some((op, kind)) = self.drain.as_mut() {
+        // A linked drain's result only after its fill's: it may carry bytes the fill put in
+        // (the kernel posts the fill's first, but a completion may be reaped between the two
+        // polls here, or a chain split by the kernel run its halves apart).
+        let fill_pending = self.fill.is_some();
+        if let Some((op, kind)) = self
+            .drain
+            .as_mut()
+            .filter(|(_, k)| *k != Kind::Linked || !fill_pending)
+        {
             if let Poll::Ready(r) = Pin::new(op).poll(cx) {
                 let kind = *kind;
                 self.drain = None;

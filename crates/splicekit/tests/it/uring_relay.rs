@@ -151,6 +151,35 @@ fn relay_until_moves_every_size_both_ways() {
     });
 }
 
+/// The reactor's driver and the relays on different threads: a completion can be reaped
+/// between the two polls of a direction's step (a linked drain's before its fill's).
+#[test]
+fn relay_until_on_a_multi_thread_runtime_moves_every_byte() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let Some(r) = reactor() else { return };
+        let mut sizes = SIZES.to_vec();
+        sizes.push((5 << 20) + 3);
+        for round in 0..8 {
+            let relays: Vec<_> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &up)| {
+                    let (r, down) = (r.clone(), sizes[(i + round + 1) % sizes.len()]);
+                    tokio::spawn(async move { through(&r, up, down).await })
+                })
+                .collect();
+            for t in relays {
+                t.await.unwrap();
+            }
+        }
+    });
+}
+
 #[test]
 fn an_idle_relay_ends_with_its_entries_done() {
     rt().block_on(async {
