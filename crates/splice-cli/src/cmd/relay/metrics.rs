@@ -27,6 +27,8 @@ pub struct Metrics {
     pub failed_client: AtomicU64,
     /// Ended by an error on the upstream's side (refused, timed out, reset).
     pub failed_upstream: AtomicU64,
+    /// Ended by the relay's own shortage: no descriptor for the upstream socket.
+    pub failed_relay: AtomicU64,
     pub bytes_up: AtomicU64,
     pub bytes_down: AtomicU64,
     /// Connections whose bytes moved by splice, and by the buffered fallback.
@@ -82,10 +84,11 @@ impl Metrics {
         one(
             "splice_relay_connections_failed_total",
             "counter",
-            "Connections ended by an error, by the side that failed.",
+            "Connections ended by an error, by the side that failed (relay: out of descriptors).",
             &[
                 ("{side=\"client\"}".into(), n(&self.failed_client)),
                 ("{side=\"upstream\"}".into(), n(&self.failed_upstream)),
+                ("{side=\"relay\"}".into(), n(&self.failed_relay)),
             ],
         );
         one(
@@ -137,14 +140,16 @@ impl Metrics {
     pub fn summary(&self, up: &[bool]) -> String {
         let n = |a: &AtomicU64| a.load(Relaxed);
         let mut s = format!(
-            "relay: {} accepted, {} active, {} refused, {} failed (client {}, upstream {}), \
+            "relay: {} accepted, {} active, {} refused, {} failed (client {}, upstream {}, \
+             relay {}), \
              up {} down {} bytes, {} by splice, {} by copy",
             n(&self.accepted),
             n(&self.active),
             n(&self.refused),
-            n(&self.failed_client) + n(&self.failed_upstream),
+            n(&self.failed_client) + n(&self.failed_upstream) + n(&self.failed_relay),
             n(&self.failed_client),
             n(&self.failed_upstream),
+            n(&self.failed_relay),
             n(&self.bytes_up),
             n(&self.bytes_down),
             n(&self.by_splice),

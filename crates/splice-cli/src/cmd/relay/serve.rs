@@ -424,7 +424,7 @@ async fn accept_loop(
             }
         };
         let Some(spare) = spare else {
-            cfg.metrics.failed_client.fetch_add(1, Relaxed);
+            cfg.metrics.failed_relay.fetch_add(1, Relaxed);
             stream.abort();
             continue;
         };
@@ -520,9 +520,12 @@ async fn handle(
     let origin = origin.or_else(|| client.origin());
     // Its slot, for the upstream socket.
     drop(spare);
-    let Some((i, mut upstream)) = connect_any(&cfg, &peer, stop.as_mut()).await else {
-        m.failed_upstream.fetch_add(1, Relaxed);
-        return client.abort();
+    let (i, mut upstream) = match connect_any(&cfg, &peer, stop.as_mut()).await {
+        Ok(x) => x,
+        Err(side) => {
+            side.fetch_add(1, Relaxed);
+            return client.abort();
+        }
     };
     let open = cfg.upstream.connected(i);
     m.upstreams[i].connections.fetch_add(1, Relaxed);
@@ -605,8 +608,13 @@ where
 }
 
 /// Connects to the upstreams in the pool's order until one answers (each failure logged, an
-/// upstream that was up marked down); which one, or `None` when none did or `stop` came.
-async fn connect_any<S>(cfg: &Config, peer: &str, mut stop: Pin<&mut S>) -> Option<(usize, Stream)>
+/// upstream that was up marked down); which one, or the counter of the side that failed when
+/// none did or `stop` came (the relay's, when it had no descriptor for the socket).
+async fn connect_any<'c, S>(
+    cfg: &'c Config,
+    peer: &str,
+    mut stop: Pin<&mut S>,
+) -> Result<(usize, Stream), &'c std::sync::atomic::AtomicU64>
 where
     S: std::future::Future<Output = io::Error>,
 {
@@ -633,16 +641,16 @@ where
             r = connecting => r,
             e = stop.as_mut() => {
                 eprintln!("relay: {peer}: upstream {to}: connect: {e}");
-                return None;
+                return Err(&cfg.metrics.failed_upstream);
             }
         };
         let why = match (r, short) {
-            (Ok(Ok(s)), _) => return Some((i, s)),
+            (Ok(Ok(s)), _) => return Ok((i, s)),
             (Ok(Err(e)), _) => strerror(&e),
             // It says nothing of the upstream, nor would the next one fare better.
             (Err(_), Some(e)) => {
                 eprintln!("relay: {peer}: upstream {to}: connect: {}", strerror(&e));
-                return None;
+                return Err(&cfg.metrics.failed_relay);
             }
             (Err(_), None) => format!("timed out after {:?}", cfg.connect_timeout),
         };
@@ -657,7 +665,7 @@ where
         };
         eprintln!("relay: {peer}: upstream {to}: connect: {why}{down}{next}");
     }
-    None
+    Err(&cfg.metrics.failed_upstream)
 }
 
 /// Completes (with the reason) when the connection must end whatever it is doing: its

@@ -102,6 +102,10 @@ fn metrics_count_real_connections() {
         at("splice_relay_connections_failed_total{side=\"upstream\"}"),
         0
     );
+    assert_eq!(
+        at("splice_relay_connections_failed_total{side=\"relay\"}"),
+        0
+    );
     // The refusing upstream is down (for its back-off), the live one took all three.
     assert_eq!(
         at(&format!(

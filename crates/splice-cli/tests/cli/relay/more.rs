@@ -599,6 +599,11 @@ fn a_burst_bigger_than_the_descriptors_left_is_served_or_reset_never_stuck() {
         for h in &served {
             assert!(got.contains(h), "{} served, {reset} reset", served.len());
         }
+        // Each reset was the relay's own shortage, and counted so.
+        relay.signal("USR1");
+        let line = relay.wait_log(|l| l.contains(" accepted, "));
+        let counts = format!("(client 0, upstream 0, relay {reset})");
+        assert!(line.contains(&counts), "{line}");
     });
 }
 
