@@ -216,6 +216,13 @@ pub fn main(args: &[OsString]) -> u8 {
                     }
                     gather.wait_for_writer(first)
                 }
+                Ok(Opened::Device) => {
+                    // Gathered bytes go out before the device's own (blocking) open.
+                    if flush(&mut gather, &mut tail).is_err() {
+                        return 1;
+                    }
+                    gather.open_blocking(name)
+                }
                 Ok(Opened::Ready(f, info)) => {
                     known = info;
                     Ok(f)

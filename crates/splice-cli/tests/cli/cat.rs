@@ -577,6 +577,57 @@ fn gathered_bytes_go_out_before_a_fifo_is_opened() {
     }
 }
 
+/// A device after gathered small files is read through a descriptor opened as GNU cat
+/// opens it, blocking, once those files' bytes are out (`O_NONBLOCK` at open changes what
+/// some drivers do: a serial line does not wait for its carrier, a tape drive opens with no
+/// tape). Checked with strace on /dev/null among small files, a FIFO and a big file; the
+/// bytes against GNU cat's.
+#[test]
+fn a_device_after_gathered_files_is_opened_blocking() {
+    if !have_strace() {
+        return;
+    }
+    let d = Dir::new();
+    d.file("a", b"first\n");
+    d.file("b", &data(5000));
+    d.file("big", &data((1 << 20) + 3));
+    let made = std::process::Command::new("mkfifo")
+        .arg(d.path().join("p"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let ops = "a b /dev/null a b p b big a /dev/null b";
+    let feed = "(sleep 0.2; printf fifo > p) &";
+    let o = sh(
+        &format!("{feed} strace -f -o trace -e trace=openat,read $S cat {ops} > out; wait"),
+        d.path(),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let g = sh(&format!("{feed} cat {ops} > want; wait"), d.path());
+    assert!(g.status.success(), "{g:?}");
+    let read = |n: &str| std::fs::read(d.path().join(n)).unwrap();
+    assert_eq!(sha(&read("out")), sha(&read("want")));
+    // Each time: the last open of /dev/null is blocking, and the read is on its descriptor.
+    let trace = std::fs::read_to_string(d.path().join("trace")).unwrap();
+    let lines: Vec<&str> = trace.lines().collect();
+    let mut devices = 0;
+    for (k, l) in lines.iter().enumerate() {
+        let next_open = lines[k + 1..].iter().find(|l| l.contains("openat("));
+        if !l.contains("\"/dev/null\"") || next_open.is_some_and(|n| n.contains("/dev/null")) {
+            continue;
+        }
+        devices += 1;
+        assert!(!l.contains("O_NONBLOCK"), "{l}\n{trace}");
+        let fd = l.rsplit("= ").next().unwrap().trim();
+        let read_it = lines[k + 1..]
+            .iter()
+            .take_while(|l| !l.contains("openat("))
+            .any(|l| l.contains(&format!("read({fd},")));
+        assert!(read_it, "{l}\n{trace}");
+    }
+    assert_eq!(devices, 2, "{trace}");
+}
+
 /// A file over the gathering size is classified once (issue 15): cat's own `fstat` of the file
 /// it opened serves the engine too — no second `fstat` and no `F_GETFL` on it — and the bytes
 /// still arrive whole, into /dev/null, a pipe and a file.

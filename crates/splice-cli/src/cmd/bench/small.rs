@@ -171,6 +171,11 @@ fn gathered(paths: &[PathBuf], dst: BorrowedFd<'_>) -> std::io::Result<u64> {
                 let size = rustix::fs::fstat(&f)?.st_size as u64;
                 (f, size)
             }
+            Opened::Device => {
+                total += g.flush(dst)?;
+                let f = g.open_blocking(p.as_os_str())?;
+                (f, 0)
+            }
         };
         if size > SMALL {
             total += g.flush(dst)?;
