@@ -791,23 +791,29 @@ impl Drop for Accepts {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_hardlinked_pair_runs_its_second_whatever_the_first_got() {
-        use std::io::{Read, Write};
-        use std::os::unix::net::UnixStream;
+    /// Runs `test` with a reactor on a current-thread runtime, or says on the real stderr
+    /// (past libtest's capture, as the other tests' skips) why it could not.
+    fn with_reactor<F: std::future::Future<Output = ()>>(test: impl FnOnce(Arc<Reactor>) -> F) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
-            let r = match Reactor::new(8) {
-                Ok(r) => r,
+            match Reactor::new(8) {
+                Ok(r) => test(r).await,
                 Err(e) => {
                     use std::io::Write;
                     let _ = writeln!(std::io::stderr(), "skipped: no io_uring here ({e})");
-                    return;
                 }
-            };
+            }
+        });
+    }
+
+    #[test]
+    fn a_hardlinked_pair_runs_its_second_whatever_the_first_got() {
+        use std::io::{Read, Write};
+        use std::os::unix::net::UnixStream;
+        with_reactor(|r| async move {
             let (mut a0, a1) = UnixStream::pair().unwrap();
             let (b0, mut b1) = UnixStream::pair().unwrap();
             a1.set_nonblocking(true).unwrap();
@@ -844,20 +850,7 @@ mod tests {
 
     #[test]
     fn a_late_cancel_leaves_the_next_op_in_the_slot_alone() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let r = match Reactor::new(8) {
-                Ok(r) => r,
-                Err(e) => {
-                    // On the real stderr, past libtest's capture, as the other tests' skips.
-                    use std::io::Write;
-                    let _ = writeln!(std::io::stderr(), "skipped: no io_uring here ({e})");
-                    return;
-                }
-            };
+        with_reactor(|r| async move {
             let (a_rd, a_wr) = rustix::pipe::pipe().unwrap();
             let (b_rd, b_wr) = rustix::pipe::pipe().unwrap();
             let a = r.poll(Arc::new(a_rd), libc::POLLIN as u32);
