@@ -27,6 +27,9 @@ const BUF_SIZE: usize = 64 << 10;
 /// Steps a direction takes in a row before yielding to the executor.
 const BUDGET: usize = 32;
 
+/// Every splice of a direction: never waits (sockets are non-blocking too), moves pages.
+const FLAGS: SpliceFlags = SpliceFlags::NONBLOCK.union(SpliceFlags::MOVE);
+
 const POLLIN: u32 = libc::POLLIN as u32;
 const POLLOUT: u32 = libc::POLLOUT as u32;
 
@@ -183,10 +186,9 @@ impl Direction {
         match &self.pipe {
             Some(p) if self.path == Path::Splice => {
                 let want = p.cap - self.pending;
-                let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
                 let op = self
                     .reactor
-                    .splice(self.src.clone(), p.w.clone(), want, flags);
+                    .splice(self.src.clone(), p.w.clone(), want, FLAGS);
                 self.fill = Some((op, Kind::Splice));
                 Ok(false)
             }
@@ -262,10 +264,9 @@ impl Direction {
         }
         match &self.pipe {
             Some(p) if self.path == Path::Splice => {
-                let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
                 let op = self
                     .reactor
-                    .splice(p.r.clone(), self.dst.clone(), self.pending, flags);
+                    .splice(p.r.clone(), self.dst.clone(), self.pending, FLAGS);
                 self.drain = Some((op, Kind::Splice));
                 Ok(false)
             }
@@ -411,11 +412,10 @@ impl Direction {
         let Some(p) = self.pipe.as_ref().filter(|_| self.path == Path::Splice) else {
             return false;
         };
-        let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
         let (fill, drain) = self.reactor.splice_hardlinked(
             (self.src.clone(), p.w.clone(), p.cap - self.pending),
             (p.r.clone(), self.dst.clone(), p.cap),
-            flags,
+            FLAGS,
         );
         self.fill = Some((fill, Kind::Splice));
         self.drain = Some((drain, Kind::Linked));

@@ -34,13 +34,16 @@ impl<T: AsFd + Send + Sync + 'static> Keep for T {}
 /// The user data of cancel entries: their completions are not looked at.
 const CANCEL: u64 = u64::MAX;
 
+/// The descriptors an op's slot keeps open (one or two).
+type Held = [Option<Arc<dyn Keep>>; 2];
+
 /// One op's place in the reactor, indexed by the entry's user data.
 enum Slot {
     Free,
     /// In the kernel's hands: `keep` holds its descriptors open until `res` is posted.
     Busy {
         /// Held, never read: dropping it is what closes (or pools) the descriptors.
-        _keep: [Option<Arc<dyn Keep>>; 2],
+        _keep: Held,
         waker: Option<Waker>,
         res: Option<i32>,
         /// The future is gone: free the slot (and the descriptors) at the completion.
@@ -174,14 +177,9 @@ impl Reactor {
         len: usize,
         flags: SpliceFlags,
     ) -> Op {
-        let (i, o) = (fd_in.as_fd().as_raw_fd(), fd_out.as_fd().as_raw_fd());
-        let len = len.min(MAX_RW_COUNT) as u32;
-        // Only the splice flags themselves: bit 31 would name a registered file.
-        let flags = flags.bits() & SpliceFlags::all().bits();
-        let e = opcode::Splice::new(types::Fd(i), -1, types::Fd(o), -1, len)
-            .flags(flags)
-            .build();
-        self.start(e, [Some(fd_in), Some(fd_out)])
+        let e = splice_entry(&fd_in, &fd_out, len, flags);
+        let [op] = self.start_ops([(e, [Some(fd_in), Some(fd_out)])]);
+        op
     }
 
     /// Two splices in one submission, the second hard-linked to the first
@@ -196,34 +194,15 @@ impl Reactor {
         second: (Arc<dyn Keep>, Arc<dyn Keep>, usize),
         flags: SpliceFlags,
     ) -> (Op, Op) {
-        let flags = flags.bits() & SpliceFlags::all().bits();
-        let entry = |(i, o, len): &(Arc<dyn Keep>, Arc<dyn Keep>, usize)| {
-            let (i, o) = (i.as_fd().as_raw_fd(), o.as_fd().as_raw_fd());
-            let len = (*len).min(MAX_RW_COUNT) as u32;
-            opcode::Splice::new(types::Fd(i), -1, types::Fd(o), -1, len)
-                .flags(flags)
-                .build()
-        };
-        let (a, b) = (entry(&first), entry(&second));
-        let a = a.flags(squeue::Flags::IO_HARDLINK);
-        let busy = |(i, o, _): (Arc<dyn Keep>, Arc<dyn Keep>, usize)| Slot::Busy {
-            _keep: [Some(i), Some(o)],
-            waker: None,
-            res: None,
-            orphan: false,
-            cancelled: false,
-        };
-        let op = |state| Op {
-            reactor: self.clone(),
-            state,
-        };
-        match self.start_slots([(a, busy(first)), (b, busy(second))]) {
-            Ok([x, y]) => (op(OpState::Slot(x)), op(OpState::Slot(y))),
-            Err(e) => {
-                let e2 = io::Error::new(e.kind(), e.to_string());
-                (Op::failed(self, e), Op::failed(self, e2))
-            }
-        }
+        let (a_in, a_out, a_len) = first;
+        let (b_in, b_out, b_len) = second;
+        let a = splice_entry(&a_in, &a_out, a_len, flags).flags(squeue::Flags::IO_HARDLINK);
+        let b = splice_entry(&b_in, &b_out, b_len, flags);
+        let [x, y] = self.start_ops([
+            (a, [Some(a_in), Some(a_out)]),
+            (b, [Some(b_in), Some(b_out)]),
+        ]);
+        (x, y)
     }
 
     /// `IORING_OP_POLL_ADD`, one shot: completes with the `poll(2)` events (`POLLIN`,
@@ -232,7 +211,8 @@ impl Reactor {
     pub fn poll(self: &Arc<Self>, fd: Arc<dyn Keep>, events: u32) -> Op {
         let raw = fd.as_fd().as_raw_fd();
         let e = opcode::PollAdd::new(types::Fd(raw), events).build();
-        self.start(e, [Some(fd), None])
+        let [op] = self.start_ops([(e, [Some(fd), None])]);
+        op
     }
 
     /// `IORING_OP_ACCEPT` in multishot mode (Linux 5.19+) on the listening socket `listener`:
@@ -266,21 +246,32 @@ impl Reactor {
         }
     }
 
-    /// Pushes `entry` (user data: its slot and the slot's use count) and submits it.
-    fn start(self: &Arc<Self>, entry: squeue::Entry, keep: [Option<Arc<dyn Keep>>; 2]) -> Op {
-        let slot = Slot::Busy {
-            _keep: keep,
-            waker: None,
-            res: None,
-            orphan: false,
-            cancelled: false,
-        };
-        match self.start_slot(entry, slot) {
-            Ok(slot) => Op {
+    /// Pushes the entries together (a link chain stays whole), each with its slot and the
+    /// slot's use count as user data, and submits them; an op per entry, holding `keep`.
+    fn start_ops<const N: usize>(self: &Arc<Self>, ops: [(squeue::Entry, Held); N]) -> [Op; N] {
+        let busy = ops.map(|(entry, keep)| {
+            let slot = Slot::Busy {
+                _keep: keep,
+                waker: None,
+                res: None,
+                orphan: false,
+                cancelled: false,
+            };
+            (entry, slot)
+        });
+        match self.start_slots(busy) {
+            Ok(slots) => slots.map(|slot| Op {
                 reactor: self.clone(),
                 state: OpState::Slot(slot),
-            },
-            Err(e) => Op::failed(self, e),
+            }),
+            // io::Error is not Clone: each op its own, with the same errno or text.
+            Err(e) => std::array::from_fn(|_| {
+                let e = match e.raw_os_error() {
+                    Some(n) => io::Error::from_raw_os_error(n),
+                    None => io::Error::new(e.kind(), e.to_string()),
+                };
+                Op::failed(self, e)
+            }),
         }
     }
 
@@ -300,6 +291,7 @@ impl Reactor {
             return Err(io::Error::other("io_uring: ring unusable"));
         }
         let mut slots = [0; N];
+        let mut k = 0;
         let entries = ops.map(|(entry, state)| {
             let slot = match inner.free.pop() {
                 Some(s) => s,
@@ -311,11 +303,10 @@ impl Reactor {
             };
             inner.slots[slot] = state;
             inner.gens[slot] = inner.gens[slot].wrapping_add(1);
+            slots[k] = slot;
+            k += 1;
             entry.user_data(inner.user_data(slot))
         });
-        for (i, e) in entries.iter().enumerate() {
-            slots[i] = inner.slot_of(e.get_user_data()).expect("a slot just taken");
-        }
         match inner.push_all(&entries) {
             Ok(()) => Ok(slots),
             Err(e) if inner.broken => {
@@ -680,6 +671,23 @@ impl Drop for Op {
             _ => {}
         }
     }
+}
+
+/// `IORING_OP_SPLICE` from `fd_in` to `fd_out`, up to `len` bytes (clamped to
+/// [`MAX_RW_COUNT`]), no offsets; user data set when it is started.
+fn splice_entry(
+    fd_in: &Arc<dyn Keep>,
+    fd_out: &Arc<dyn Keep>,
+    len: usize,
+    flags: SpliceFlags,
+) -> squeue::Entry {
+    let (i, o) = (fd_in.as_fd().as_raw_fd(), fd_out.as_fd().as_raw_fd());
+    let len = len.min(MAX_RW_COUNT) as u32;
+    // Only the splice flags themselves: bit 31 would name a registered file.
+    let flags = flags.bits() & SpliceFlags::all().bits();
+    opcode::Splice::new(types::Fd(i), -1, types::Fd(o), -1, len)
+        .flags(flags)
+        .build()
 }
 
 /// The connection a multishot accept's completion carries (`result` >= 0), owned from here on.
